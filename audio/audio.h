@@ -1,0 +1,121 @@
+/* audio.h: the audio engine's public contract.
+ *
+ * Streaming decode -> channel op -> resample -> encode (+ features), in
+ * chunks: a whole decoded track is never held in memory.
+ *
+ * Threading: every function is reentrant; distinct handles may be used from
+ * distinct threads at once. A handle is used by one thread at a time. The
+ * library serialises libsndfile's opens internally (its open error is
+ * process-global).
+ * Ownership: create/destroy pairs; destroy(NULL) is a no-op. Strings in
+ * results are owned by the result and freed by audio_result_cleanup().
+ * Errors: functions return 0 or a negative AUDIO_E* code; details go to the
+ * optional struct audio_error. */
+#ifndef WIGGLY_AUDIO_H
+#define WIGGLY_AUDIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum audio_errc {
+    AUDIO_OK = 0,
+    AUDIO_ENOMEM = -1000,       /* out of memory */
+    AUDIO_EIO = -1001,          /* cannot read or write a file */
+    AUDIO_ENOTAUDIO = -1002,    /* not an audio file / unknown format */
+    AUDIO_ECORRUPT = -1003,     /* truncated or malformed stream */
+    AUDIO_EUNSUPPORTED = -1004, /* valid input, but the requested op/format can't do it */
+    AUDIO_ETOOBIG = -1005,      /* input larger than a configured limit */
+    AUDIO_EINVAL = -1006,       /* bad argument (spec, option value) */
+    AUDIO_EINTERNAL = -1007     /* a library failed unexpectedly */
+};
+
+struct audio_error {
+    int code;
+    char msg[256];
+};
+
+const char *audio_strerror(int code);
+/* Permanent: retrying with the same input can never succeed. */
+int audio_error_is_permanent(int code);
+
+enum audio_channels {
+    AUDIO_CH_KEEP = 0,
+    AUDIO_CH_MONO,   /* average of all channels */
+    AUDIO_CH_STEREO, /* mono duplicated; >2 channels downmixed */
+    AUDIO_CH_SELECT  /* one channel, index in select_channel */
+};
+
+enum audio_quality {
+    AUDIO_Q_QUICK = 0,
+    AUDIO_Q_LOW,
+    AUDIO_Q_MEDIUM,
+    AUDIO_Q_HIGH,
+    AUDIO_Q_VERY_HIGH
+};
+
+enum audio_format {
+    AUDIO_FMT_AUTO = 0, /* from the output file's extension; FLAC when none */
+    AUDIO_FMT_WAV,
+    AUDIO_FMT_FLAC,
+    AUDIO_FMT_OGG, /* Vorbis */
+    AUDIO_FMT_OPUS,
+    AUDIO_FMT_MP3
+};
+
+enum audio_sample {
+    AUDIO_PCM_DEFAULT = 0, /* 16-bit PCM for WAV/FLAC */
+    AUDIO_PCM_16,
+    AUDIO_PCM_24,
+    AUDIO_FLOAT /* WAV only */
+};
+
+/* What to do to one track. Zero-initialised means: keep everything, FLAC 16. */
+struct audio_spec {
+    enum audio_channels channels;
+    int select_channel;         /* AUDIO_CH_SELECT: 0-based */
+    int rate;                   /* output sample rate, 0 = keep */
+    enum audio_quality quality; /* resampler preset; AUDIO_Q_QUICK is 0 */
+    enum audio_format format;
+    enum audio_sample sample;
+    double vbr_quality;       /* Ogg/Opus: 0..1, <0 = library default */
+    int bitrate_kbps;         /* MP3: 0 = library default */
+    uint64_t max_input_bytes; /* 0 = no limit */
+    int features;             /* also compute features into the result */
+};
+
+struct audio_info {
+    int rate;
+    int channels;
+    int64_t frames;
+    enum audio_format format;
+};
+
+struct audio_result {
+    struct audio_info in, out;
+    double seconds;      /* output duration */
+    char *features_json; /* NULL unless spec.features; owned by the result */
+};
+void audio_result_cleanup(struct audio_result *r);
+
+/* Parse names used by the CLI and the job config; return 0 or AUDIO_EINVAL. */
+int audio_format_parse(const char *name, enum audio_format *out); /* wav flac ogg opus mp3 */
+int audio_format_from_path(const char *path, enum audio_format *out);
+int audio_quality_parse(const char *name,
+                        enum audio_quality *out); /* quick low medium high very-high */
+const char *audio_format_name(enum audio_format f);
+const char *audio_format_mime(enum audio_format f); /* e.g. "audio/flac" */
+
+/* One track through the chain, file to file. The output is written to
+ * out_path only; on error out_path may hold garbage and the caller removes it. */
+int audio_chain_run_file(const char *in_path, const char *out_path, const struct audio_spec *spec,
+                         struct audio_result *res, struct audio_error *err);
+
+/* Same, memory to memory. *out is malloc'ed, owned by the caller. */
+int audio_chain_run_mem(const void *in, size_t in_len, void **out, size_t *out_len,
+                        const struct audio_spec *spec, struct audio_result *res,
+                        struct audio_error *err);
+
+/* Probe a file's format from its bytes (not its name). */
+int audio_probe_file(const char *path, struct audio_info *info, struct audio_error *err);
+
+#endif

@@ -1,0 +1,99 @@
+/* config.h: a job config file -> one immutable struct cfg_job, defaults
+ * applied. Loaded once at start; read-only afterwards, so any thread may
+ * read it. Every error is reported as "file:line:col: message".
+ * Ownership: cfg_load allocates; cfg_job_destroy frees (NULL is a no-op). */
+#ifndef WIGGLY_CONFIG_H
+#define WIGGLY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum cfg_errc {
+    CFG_OK = 0,
+    CFG_EIO = -3000,     /* cannot read the file */
+    CFG_ESYNTAX = -3001, /* not JSON */
+    CFG_EINVALID = -3002 /* unknown key, wrong type, bad value, missing key */
+};
+
+struct cfg_error {
+    int code;
+    char msg[512]; /* "file:line:col: message" */
+};
+const char *cfg_strerror(int code);
+
+enum cfg_events_kind { CFG_EVENTS_PUBSUB, CFG_EVENTS_FILE };
+enum cfg_channels { CFG_CH_KEEP, CFG_CH_MONO, CFG_CH_STEREO, CFG_CH_SELECT };
+
+struct cfg_job {
+    char *name;    /* job name: used in recipients and the audit trail */
+    char *project; /* GCP project; may be NULL for purely local jobs */
+
+    struct {
+        enum cfg_events_kind kind;
+        char *subscription; /* full path projects/P/subscriptions/S (PUBSUB) */
+        char *file;         /* path of a file of IDs, "-" = stdin (FILE) */
+    } events;
+
+    struct {
+        char *location; /* gs://bucket/prefix/ or file:///abs/dir/ (always ends in '/') */
+        char *suffix;   /* e.g. ".flac"; may be "" */
+    } input;
+
+    struct {
+        char *location;
+        char *suffix;
+    } output;
+
+    char **output_topics; /* full paths projects/P/topics/T */
+    size_t n_output_topics;
+
+    struct {
+        char *name;  /* NULL = no parent job */
+        char *topic; /* the parent's input topic, full path */
+    } parent;
+
+    char *dead_letter_topic; /* full path or NULL */
+
+    struct {
+        enum cfg_channels channels;
+        int select_channel;
+        int rate;           /* 0 = keep */
+        char *quality;      /* quick|low|medium|high|very-high (default high) */
+        char *format;       /* wav|flac|ogg|opus|mp3 (default flac) */
+        int bits;           /* 16|24|32 (32 = float, WAV only); default 16 */
+        double vbr_quality; /* -1 = default */
+        int bitrate_kbps;   /* 0 = default */
+    } steps;
+
+    struct {
+        int enabled;
+        char *location; /* default: output.location */
+        char *suffix;   /* default ".json" */
+    } features;
+
+    struct {
+        int workers;              /* default: number of cores */
+        int max_in_flight;        /* default: 2 x workers */
+        int ack_deadline_s;       /* lease length per extension, default 60 */
+        int max_attempts;         /* before dead-lettering, default 5 */
+        int message_timeout_s;    /* default 600 */
+        uint64_t max_input_bytes; /* default 2 GiB */
+        int shutdown_grace_s;     /* default 100 */
+        int max_visits;           /* loop guard, default 3 */
+        int max_audit;            /* audit trail bound, default 32 */
+        char *temp_dir;           /* default $TMPDIR or /tmp */
+    } runtime;
+
+    int force; /* config-level force */
+    int ping;  /* config-level ping */
+
+    char *listen; /* health/metrics address "host:port", default "0.0.0.0:8080"; "" = off */
+};
+
+int cfg_load(const char *path, struct cfg_job **out, struct cfg_error *err);
+/* Same, from a string; name is used in error messages. */
+int cfg_load_string(const char *text, const char *name, struct cfg_job **out,
+                    struct cfg_error *err);
+void cfg_job_destroy(struct cfg_job *job);
+
+#endif

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs every Debian package wiggly needs to build, test and run, and only
+# the ones that are missing. Idempotent: a second run installs nothing.
+#   scripts/deps.sh            build + runtime + test packages
+#   scripts/deps.sh --runtime  only the shared libraries the binary links
+set -euo pipefail
+
+runtime=(libsndfile1 libsoxr0 libev4 libjansson4 libcurl4 libmicrohttpd12
+         libebur128-1 libssl3 ca-certificates)
+build=(build-essential cmake pkg-config git
+       libsndfile1-dev libsoxr-dev libev-dev libjansson-dev libcurl4-openssl-dev
+       libmicrohttpd-dev libebur128-dev libssl-dev libcmocka-dev)
+# Tests: a JRE for the official Pub/Sub emulator, clang + its runtime for
+# the fuzzers and sanitizers, and curl for the shell-level checks.
+test=(openjdk-17-jre-headless clang libclang-rt-14-dev curl python3)
+
+want=("${runtime[@]}")
+if [ "${1:-}" != "--runtime" ]; then
+    want+=("${build[@]}" "${test[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "deps: installing ${missing[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The official Pub/Sub emulator and gcloud come from Google's apt repository
+# (packages google-cloud-cli and google-cloud-cli-pubsub-emulator), not from
+# Debian. Install them when that repository is configured; otherwise say so:
+# the tests that need them report themselves as skipped.
+if [ "${1:-}" != "--runtime" ]; then
+    for p in google-cloud-cli google-cloud-cli-pubsub-emulator; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+            if apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+                DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$p" >/dev/null
+            else
+                echo "deps: $p is not available (add Google's apt repository:" \
+                     "https://cloud.google.com/sdk/docs/install#deb); its tests will be skipped" >&2
+            fi
+        fi
+    done
+fi

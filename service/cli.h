@@ -1,0 +1,14 @@
+/* cli.h: one function per `wiggly` verb; each parses its own arguments
+ * (argv[0] is the verb), prints --help, and returns the process exit code:
+ * 0 success, 1 the work failed, 2 bad usage. */
+#ifndef WIGGLY_SERVICE_CLI_H
+#define WIGGLY_SERVICE_CLI_H
+
+int cli_process(int argc, char **argv);
+int cli_gen(int argc, char **argv);
+int cli_run(int argc, char **argv);
+int cli_publish(int argc, char **argv);
+int cli_verify(int argc, char **argv);
+int cli_new(int argc, char **argv);
+
+#endif
