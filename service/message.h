@@ -16,6 +16,14 @@
 #include <stddef.h>
 
 #define SVC_ELEMENT_MAX 1024
+/* Decode limits: a payload larger than SVC_MESSAGE_MAX bytes, nested deeper
+ * than SVC_MESSAGE_DEPTH_MAX, with more than SVC_RECIPIENTS_MAX recipients or
+ * an audit trail longer than SVC_AUDIT_DECODE_MAX (= CFG_AUDIT_MAX) is
+ * rejected with a reason. */
+#define SVC_MESSAGE_MAX       65536
+#define SVC_MESSAGE_DEPTH_MAX 16
+#define SVC_RECIPIENTS_MAX    64
+#define SVC_AUDIT_DECODE_MAX  256
 
 struct svc_audit_entry {
     char *job;
