@@ -70,7 +70,7 @@ static size_t utf8_check(const unsigned char *p, size_t len)
 
 static int is_space(char c)
 {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
 /* Deepest nesting of objects and arrays, outside strings. */

@@ -86,8 +86,12 @@ enum svc_post svc_decide_post(const struct svc_message *m, const struct svc_job_
                               int output_exists, int input_exists, int has_parent);
 
 /* The message to publish to the parent's topic for a bottom-up trigger:
- * recipients limited to [existing..., parent, this job],
- * trigger_children_of = this job. */
+ * recipients limited to [existing..., parent, this job] (existing ones only
+ * if in was limited; deduplicated), trigger_children_of = this job; element,
+ * force, ping and audit copied. out is initialised here (release with
+ * svc_message_cleanup); in is not changed.
+ * The audit trail is the loop guard's only memory: add this job
+ * (svc_message_audit_add) to every message it publishes, triggers included. */
 int svc_message_make_trigger(struct svc_message *out, const struct svc_message *in,
                              const char *parent, const char *job);
 

@@ -549,6 +549,82 @@ static void test_examples(void **state)
                                     "environment variable BUCKET is not set"));
 }
 
+static uint32_t rng_next(uint32_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+    return *x;
+}
+
+/* Deterministic mutations of a full config: each load either succeeds or
+ * fails with "t.json:LINE:COL: " inside the text, never crashes or leaks. */
+static void test_mutations(void **state)
+{
+    (void)state;
+    static const char seed[] =
+        "{\"job\": \"j\", \"project\": \"p1\",\n"
+        " \"events\": {\"subscription\": \"projects/p1/subscriptions/sub\"},\n"
+        " \"input\": {\"location\": \"gs://bkt/in/\", \"suffix\": \".wav\"},\n"
+        " \"output\": {\"location\": \"file:///out\", \"topics\": [\"done\", \"more\"]},\n"
+        " \"parent\": {\"job\": \"up\", \"topic\": \"upper\"},\n"
+        " \"steps\": {\"channels\": 0, \"rate\": 16000, \"vbr_quality\": 0.5},\n"
+        " \"features\": {\"enabled\": true},\n"
+        " \"runtime\": {\"workers\": 2, \"temp_dir\": \"${TMPDIR:-/tmp}\"},\n"
+        " \"listen\": \":0\"}\n";
+    static const char noise[] = "{}[]\":,\\0a -1\n$\xc3";
+    uint32_t rng = 0x2545f491u;
+    int ok = 0, failed = 0;
+    struct cfg_job *j = load_ok(seed);
+    cfg_job_destroy(j);
+    for (int iter = 0; iter < 5000; iter++) {
+        char buf[1024];
+        size_t len = strlen(seed);
+        memcpy(buf, seed, len);
+        int edits = 1 + (int)(rng_next(&rng) % 3);
+        for (int e = 0; e < edits && len > 0; e++) {
+            size_t at = rng_next(&rng) % len;
+            switch (rng_next(&rng) % 3) {
+            case 0:
+                buf[at] = noise[rng_next(&rng) % (sizeof(noise) - 1)];
+                break;
+            case 1:
+                memmove(buf + at, buf + at + 1, len - at - 1);
+                len--;
+                break;
+            default:
+                if (len < sizeof(buf) - 1) {
+                    memmove(buf + at + 1, buf + at, len - at);
+                    buf[at] = noise[rng_next(&rng) % (sizeof(noise) - 1)];
+                    len++;
+                }
+                break;
+            }
+        }
+        struct cfg_error err;
+        j = NULL;
+        int rc = cfg_load_buffer(buf, len, "t.json", &j, &err);
+        if (rc == 0) {
+            assert_non_null(j);
+            cfg_job_destroy(j);
+            ok++;
+            continue;
+        }
+        failed++;
+        assert_null(j);
+        int line = 0, col = 0;
+        if (sscanf(err.msg, "t.json:%d:%d: ", &line, &col) != 2)
+            fail_msg("no position in \"%s\"", err.msg);
+        int lines = 1;
+        for (size_t k = 0; k < len; k++)
+            lines += buf[k] == '\n';
+        assert_true(line >= 1 && line <= lines);
+        assert_true(col >= 0 && (size_t)col <= len + 1);
+    }
+    assert_true(ok > 100);
+    assert_true(failed > 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -557,6 +633,7 @@ int main(void)
         cmocka_unit_test(test_wrong_types),   cmocka_unit_test(test_missing_keys),
         cmocka_unit_test(test_bad_values),    cmocka_unit_test(test_env_substitution),
         cmocka_unit_test(test_load_file),     cmocka_unit_test(test_examples),
+        cmocka_unit_test(test_mutations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
