@@ -540,6 +540,10 @@ enum svc_pre svc_decide_pre(struct svc_message *m, const struct svc_job_view *jo
                             size_t why_len)
 {
     say(why, why_len, "%s", "");
+    if (!m || !job || !job->name) {
+        say(why, why_len, "no message or no job name");
+        return SVC_PRE_DEAD_BAD;
+    }
     /* 1. Recipients. */
     if (m->limited) {
         if (!is_recipient(m, job->name)) {

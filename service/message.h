@@ -47,7 +47,9 @@ struct svc_message {
  * separate (svc_element_check). */
 int svc_message_decode(const void *data, size_t len, struct svc_message *m, char *why,
                        size_t why_len);
-/* malloc'ed JSON text (NUL-terminated); *len without the NUL. */
+/* malloc'ed JSON text (NUL-terminated); *len without the NUL (len may be
+ * NULL). NULL when m has no element, a string is not valid UTF-8, or out of
+ * memory. */
 char *svc_message_encode(const struct svc_message *m, size_t *len);
 void svc_message_cleanup(struct svc_message *m);
 /* Deep copy. */

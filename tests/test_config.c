@@ -365,7 +365,20 @@ static void test_bad_values(void **state)
     ONE("\"listen\": \"h:80x\"", "\"h:80x\"", "port must be a number");
     ONE("\"listen\": \"h:65536\"", "\"h:65536\"", "port must be 0 to 65535");
     ONE("\"project\": \"a/b\"", "\"a/b\"", "\"project\" must be a non-empty project ID");
+    ONE("\"features\": {\"enabled\": true, \"suffix\": \"\"}", "{\"enabled",
+        "\"features\" has the same location and suffix as \"output\"");
 #undef ONE
+    t = "{\"job\": \"a\", \"events\": {\"file\": \"-\"}, \"input\": {\"location\": "
+        "\"gs://bkt/x/\"},\n\"output\": {\"location\": \"gs://bkt/x\"}}";
+    expect_err(t, CFG_EINVALID, "2:24",
+               "\"output\" has the same location and suffix as \"input\": the job would "
+               "overwrite its input");
+    /* Same location with another suffix, or features off, is fine. */
+    struct cfg_job *j = load_ok("{\"job\": \"a\", \"events\": {\"file\": \"-\"}, "
+                                "\"input\": {\"location\": \"gs://bkt/x/\", \"suffix\": "
+                                "\".wav\"}, \"output\": {\"location\": \"gs://bkt/x\", "
+                                "\"suffix\": \".json\"}, \"features\": {\"enabled\": false}}");
+    cfg_job_destroy(j);
     t = "{\"job\": \"\"}";
     expect_err_at(t, "\"\"", 0, "\"job\" must be 1 to 63 characters, got 0");
     t = "{\"job\": \"a\", \"events\": {\"file\": \"\"}}";

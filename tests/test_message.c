@@ -426,7 +426,15 @@ static void test_decide_pre(void **state)
     a.ping = 1;
     assert_int_equal(svc_decide_pre(&m, &a, why, sizeof(why)), SVC_PRE_PING);
     a.ping = 0;
+
+    /* No job name: refused, not a crash. */
+    struct svc_job_view anon = {0};
+    assert_int_equal(svc_decide_pre(&m, &anon, why, sizeof(why)), SVC_PRE_DEAD_BAD);
     svc_message_cleanup(&m);
+
+    /* encode refuses what it cannot represent. */
+    struct svc_message raw = {.element = "bad\xff"};
+    assert_null(svc_message_encode(&raw, NULL));
 }
 
 static void test_decide_post(void **state)
