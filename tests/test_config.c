@@ -464,6 +464,41 @@ static void test_load_file(void **state)
     assert_string_equal(j->events.file, "ids.txt");
     assert_string_equal(j->output.location, "file:///o/");
     cfg_job_destroy(j);
+
+    /* One crafted file per error class, with the whole message asserted. */
+    static const struct {
+        const char *text;
+        int code;
+        const char *msg; /* after "path:" */
+    } cases[] = {
+        {"{\n  \"job\": \"a\"\n  \"events\": {}\n}\n", CFG_ESYNTAX,
+         "3:10: '}' expected near '\"events\"'"},
+        {"{\n  \"job\": \"a\",\n  \"evnets\": {}\n}\n", CFG_EINVALID,
+         "3:3: unknown key \"evnets\""},
+        {"{\n  \"job\": [\"a\"]\n}\n", CFG_EINVALID,
+         "2:10: \"job\" must be a string, not an array"},
+        {"{\"job\": \"a\",\n \"events\": {\"file\": \"-\"},\n \"input\": {}}", CFG_EINVALID,
+         "3:11: missing required key \"input.location\""},
+        {"{\"job\": \"a\",\n \"events\": {\"file\": \"-\"},\n \"input\": {\"location\": "
+         "\"gs://x/\"}}",
+         CFG_EINVALID,
+         "3:24: \"input.location\": \"gs://x/\" bucket name must be 3 to 63 "
+         "characters"},
+        {"{\"job\": \"a\",\n \"events\": {\"file\": \"${WIGGLY_T_NOPE}\"}}", CFG_EINVALID,
+         "2:21: \"events.file\": environment variable WIGGLY_T_NOPE is not set (use "
+         "${WIGGLY_T_NOPE:-default})"},
+    };
+    unsetenv("WIGGLY_T_NOPE");
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(cases[k].text, f);
+        fclose(f);
+        assert_int_equal(cfg_load(path, &j, &err), cases[k].code);
+        assert_null(j);
+        snprintf(want, sizeof(want), "%s:%s", path, cases[k].msg);
+        assert_string_equal(err.msg, want);
+    }
     unlink(path);
 
     assert_int_equal(cfg_load(path, &j, &err), CFG_EIO);
