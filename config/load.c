@@ -69,7 +69,7 @@ static int fail(struct ctx *c, const char *path, int at_key, const char *fmt, ..
             break;
         char *cut = strrchr(p, '.');
         char *br = strrchr(p, '[');
-        if (br > cut)
+        if (br && (!cut || br > cut))
             cut = br;
         if (cut)
             *cut = '\0';
