@@ -558,6 +558,13 @@ static void test_bad_input(void **state)
     memcpy(zero + 36, "data", 4);
     put_le32(zero + 40, 400);
     expect_error(zero, sizeof(zero), &spec, AUDIO_ECORRUPT, "Channel count is zero");
+    /* A 1 Hz sample rate (found by the fuzzer: would make soxr's buffers huge). */
+    const unsigned char fmt1[16] = {1, 0, 1, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 0, 16, 0};
+    memcpy(zero + 20, fmt1, 16);
+    spec.rate = 16000;
+    expect_error(zero, sizeof(zero), &spec, AUDIO_EUNSUPPORTED,
+                 "unsupported: input sample rate 1 Hz");
+    spec.rate = 0;
     assert_true(audio_error_is_permanent(AUDIO_ECORRUPT));
     assert_true(audio_error_is_permanent(AUDIO_ENOTAUDIO));
     assert_true(audio_error_is_permanent(AUDIO_ETOOBIG));
