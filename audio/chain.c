@@ -462,6 +462,13 @@ int audio_chain_run_file(const char *in_path, const char *out_path, const struct
     int rc = audio__open_input_fd(in_path, &vin, &size, err);
     if (rc)
         return rc;
+    /* Opening the output truncates it: never when it is the input. */
+    struct stat si, so;
+    if (stat(out_path, &so) == 0 && fstat(vin.fd, &si) == 0 && si.st_dev == so.st_dev &&
+        si.st_ino == so.st_ino) {
+        close(vin.fd);
+        return audio__fail(err, AUDIO_EINVAL, "input and output are the same file: %s", out_path);
+    }
     memset(&vout, 0, sizeof(vout));
     vout.fd = open(out_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (vout.fd < 0) {

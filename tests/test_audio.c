@@ -630,6 +630,11 @@ static void test_file_path(void **state)
     assert_int_equal(audio_chain_run_file(tmp_path("nope.flac"), out, &spec, &res, &err),
                      AUDIO_EIO);
     assert_non_null(strstr(err.msg, "nope.flac"));
+    /* Never truncate the input by writing over it. */
+    assert_int_equal(audio_chain_run_file(in, in, &spec, &res, &err), AUDIO_EINVAL);
+    assert_non_null(strstr(err.msg, "input and output are the same file"));
+    assert_int_equal(audio_probe_file(in, &info, &err), 0);
+    assert_int_equal(info.frames, 88200);
     const char *empty = tmp_path("empty.flac");
     assert_int_equal(audio_test_spit(empty, "", 0), 0);
     assert_int_equal(audio_chain_run_file(empty, out, &spec, &res, &err), AUDIO_ENOTAUDIO);
