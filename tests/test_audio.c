@@ -539,6 +539,18 @@ static void test_bad_input(void **state)
     expect_error(flac, len, &spec, AUDIO_ETOOBIG, "input larger than limit");
     spec.max_input_bytes = 0;
     free(flac);
+    /* A FLAC STREAMINFO claiming 2^36-1 samples (~18 days at 44.1 kHz). */
+    flac = music(AUDIO_FMT_FLAC, 0.5, &len);
+    assert_memory_equal(flac, "fLaC", 4);
+    flac[21] |= 0x0f;
+    memset(flac + 22, 0xff, 4);
+    expect_error(flac, len, &spec, AUDIO_ECORRUPT,
+                 "truncated FLAC stream at frame 22050 (of 68719476735)");
+    spec.max_input_bytes = 1 << 20;
+    expect_error(flac, len, &spec, AUDIO_ETOOBIG,
+                 "input larger than limit: header claims 68719476735 frames of 2 channels");
+    spec.max_input_bytes = 0;
+    free(flac);
     /* Truncated MP3. */
     unsigned char *mp3 = music(AUDIO_FMT_MP3, 5, &len);
     expect_error(mp3, len / 2, &spec, AUDIO_ECORRUPT, "truncated MP3 stream at frame ");
