@@ -3,6 +3,8 @@
 # the ones that are missing. Idempotent: a second run installs nothing.
 #   scripts/deps.sh            build + runtime + test packages
 #   scripts/deps.sh --runtime  only the shared libraries the binary links
+#   scripts/deps.sh --build-only  runtime + build packages, no test packages
+#                              (no Java, clang, gcloud): the image's build stage
 set -euo pipefail
 
 runtime=(libsndfile1 libsoxr0 libev4 libjansson4 libcurl4 libmicrohttpd12
@@ -14,10 +16,14 @@ build=(build-essential cmake pkg-config git
 # the fuzzers and sanitizers, and curl for the shell-level checks.
 test=(openjdk-17-jre-headless clang libclang-rt-14-dev curl python3)
 
+mode=${1:-all}
+case "$mode" in
+all | --runtime | --build-only) ;;
+*) echo "usage: scripts/deps.sh [--runtime | --build-only]" >&2; exit 2 ;;
+esac
 want=("${runtime[@]}")
-if [ "${1:-}" != "--runtime" ]; then
-    want+=("${build[@]}" "${test[@]}")
-fi
+if [ "$mode" != "--runtime" ]; then want+=("${build[@]}"); fi
+if [ "$mode" = all ]; then want+=("${test[@]}"); fi
 
 missing=()
 for p in "${want[@]}"; do
@@ -38,7 +44,7 @@ fi
 # (packages google-cloud-cli and google-cloud-cli-pubsub-emulator), not from
 # Debian. Install them when that repository is configured; otherwise say so:
 # the tests that need them report themselves as skipped.
-if [ "${1:-}" != "--runtime" ]; then
+if [ "$mode" = all ]; then
     for p in google-cloud-cli google-cloud-cli-pubsub-emulator; do
         if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
             if apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
