@@ -40,12 +40,22 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The deployment tests (tests/deploy/) render manifests with kubectl and
+# validate them with node + npm packages; without them they report skipped.
+# npm is installed only when missing as a command, because a Node.js from
+# another repository (e.g. NodeSource) ships its own npm and conflicts with
+# Debian's npm package.
+if [ "$mode" = all ] && ! command -v npm >/dev/null; then
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+
 # The official Pub/Sub emulator and gcloud come from Google's apt repository
 # (packages google-cloud-cli and google-cloud-cli-pubsub-emulator), not from
 # Debian. Install them when that repository is configured; otherwise say so:
 # the tests that need them report themselves as skipped.
 if [ "$mode" = all ]; then
-    for p in google-cloud-cli google-cloud-cli-pubsub-emulator; do
+    for p in google-cloud-cli google-cloud-cli-pubsub-emulator kubectl; do
         if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
             if apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
                 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$p" >/dev/null
