@@ -17,7 +17,8 @@
  *   NAME-done     where NAME announces finished elements
  *   NAME-dead     dead letters (with a subscription NAME-dead to read them)
  * parent.topic (bottom-up triggers) is the parent's input topic: PARENT for a
- * root parent, GRANDPARENT-done otherwise, read from jobs/PARENT.json.
+ * root parent, GRANDPARENT-done otherwise, read from jobs/PARENT.json or the
+ * parent's overlay.
  *
  * Nothing is written unless every target is new: the files are created with
  * O_EXCL after checking them all. */
@@ -253,9 +254,9 @@ static const char *json_str_at(json_t *root, const char *obj, const char *key)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-/* Reads DIR/jobs/PARENT.json, if there is one, for the parent's input topic
- * and output location. Without it, the parent is taken to be a root job
- * writing FLAC to gs://BUCKET/PARENT/. */
+/* Reads DIR/jobs/PARENT.json (or else DIR/k8s/overlays/PARENT/job.json), if
+ * there is one, for the parent's input topic and output location. Without it, the parent is taken
+ * to be a root job writing FLAC to gs://BUCKET/PARENT/. */
 static int parent_load(const struct new_opts *o, const char *proj, const char *bucket,
                        struct new_parent *p)
 {
@@ -266,7 +267,8 @@ static int parent_load(const struct new_opts *o, const char *proj, const char *b
     snprintf(p->location, sizeof(p->location), "gs://%s/%s/", bucket, o->parent);
     snprintf(p->suffix, sizeof(p->suffix), ".flac");
     p->found = 0;
-    if (!exists(path))
+    if (!exists(path) &&
+        (path_fmt(path, "%s/k8s/overlays/%s/job.json", o->dir, o->parent) != 0 || !exists(path)))
         return 0;
 
     json_error_t jerr;
@@ -640,9 +642,10 @@ int cli_new(int argc, char **argv)
         printf("  wrote %s\n", paths[i]);
     printf("  linked %s -> %s\n", link, target);
     if (o.parent && !par.found)
-        printf("note: %s/jobs/%s.json not found: assumed '%s' is a root job (input topic\n"
-               "      %s, output %s*%s); edit parent.topic and input in the config if not\n",
-               o.dir, o.parent, o.parent, par.topic, par.location, par.suffix);
+        printf("note: no config of '%s' in %s/jobs/ or %s/k8s/overlays/: assumed it is a\n"
+               "      root job (input topic %s, output %s*%s);\n"
+               "      edit parent.topic and input in the config if not\n",
+               o.parent, o.dir, o.dir, par.topic, par.location, par.suffix);
     if (!exists(base))
         printf("note: %s not found: copy k8s/base (and k8s/components) from wiggly's source\n",
                base);

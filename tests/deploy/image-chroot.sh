@@ -233,8 +233,13 @@ in_root "$ep gen /tmp/in.flac --seconds 10 --rate 44100 --channels 2 --signal mu
 in_root "$ep process /tmp/in.flac /tmp/out.flac --rate 16000 --channels mono --features /tmp/out.json" ||
     die "wiggly process failed in the runtime root"
 [ "$(head -c 4 "$root/tmp/out.flac")" = fLaC ] || die "process wrote no FLAC file"
+# STREAMINFO (bytes 18-20): 20 bits sample rate, 3 bits channels - 1.
+read -r b18 b19 b20 < <(od -An -tu1 -j18 -N3 "$root/tmp/out.flac")
+rate=$(((b18 << 12) | (b19 << 4) | (b20 >> 4)))
+channels=$((((b20 >> 1) & 7) + 1))
+[ "$rate" = 16000 ] && [ "$channels" = 1 ] || die "output is $rate Hz $channels ch, want 16000 Hz mono"
 [ -s "$root/tmp/out.json" ] || die "process wrote no features"
-log "output: $(stat -c %s "$root/tmp/out.flac") bytes FLAC, $(stat -c %s "$root/tmp/out.json") bytes features"
+log "output: $rate Hz $channels ch, $(stat -c %s "$root/tmp/out.flac") bytes FLAC, $(stat -c %s "$root/tmp/out.json") bytes features"
 log "runtime root: $(du -sh --exclude=proc --exclude=dev "$root" | cut -f1) on disk; wiggly $(stat -c %s "$root$bin") bytes"
 
 log "PASS in $(($(date +%s) - start)) s"

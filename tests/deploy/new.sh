@@ -41,6 +41,11 @@ json() { node -e 'const c=JSON.parse(require("fs").readFileSync(process.argv[1],
 [ "$(json "$d/jobs/tempo.json" parent.topic)" = 'projects/${GOOGLE_CLOUD_PROJECT}/topics/ingest-done' ] ||
     fail "a child parent's input topic should be the grandparent's -done topic"
 grep -q 'name: resample-22k-done' "$d/k8s/overlays/tempo/pubsub.yaml" || fail "tempo does not subscribe to resample-22k-done"
+# Without jobs/PARENT.json the parent's overlay is read instead.
+mkdir -p "$tmp/other/k8s" && cp -r "$d/k8s/overlays" "$tmp/other/k8s/"
+"$wiggly" new beat --parent resample-22k --dir "$tmp/other" >/dev/null
+[ "$(json "$tmp/other/jobs/beat.json" parent.topic)" = 'projects/${GOOGLE_CLOUD_PROJECT}/topics/ingest-done' ] ||
+    fail "the parent's config was not read from its overlay"
 
 # Render and validate every new overlay, with KEDA and with the HPA.
 node "$here/validate.mjs" --modules "$npm_dir" --hpa "$d"/k8s/overlays/*/
