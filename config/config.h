@@ -90,9 +90,15 @@ struct cfg_job {
     char *listen; /* health/metrics address "host:port", default "0.0.0.0:8080"; "" = off */
 };
 
+/* Upper bound of runtime.max_audit (and the audit trail a message may carry). */
+#define CFG_AUDIT_MAX 256
+
 int cfg_load(const char *path, struct cfg_job **out, struct cfg_error *err);
 /* Same, from a string; name is used in error messages. */
 int cfg_load_string(const char *text, const char *name, struct cfg_job **out,
+                    struct cfg_error *err);
+/* Same, from len bytes (need not be NUL-terminated). */
+int cfg_load_buffer(const char *text, size_t len, const char *name, struct cfg_job **out,
                     struct cfg_error *err);
 void cfg_job_destroy(struct cfg_job *job);
 
