@@ -16,7 +16,18 @@ set_tests_properties(deploy_npm_ci PROPERTIES
 
 add_test(NAME deploy_k8s_validate COMMAND ${WIGGLY_DEPLOY_DIR}/validate.sh ${WIGGLY_DEPLOY_NPM})
 add_test(NAME deploy_k8s_rejects COMMAND ${WIGGLY_DEPLOY_DIR}/validate-rejects.sh ${WIGGLY_DEPLOY_NPM})
-add_test(NAME deploy_new COMMAND ${WIGGLY_DEPLOY_DIR}/new.sh $<TARGET_FILE:wiggly> ${WIGGLY_DEPLOY_NPM})
+add_test(NAME deploy_new COMMAND ${WIGGLY_DEPLOY_DIR}/new.sh $<TARGET_FILE:wiggly> ${WIGGLY_DEPLOY_NPM}
+  $<TARGET_FILE:test_deploy_configs>)
 set_tests_properties(deploy_k8s_validate deploy_k8s_rejects deploy_new PROPERTIES
   FIXTURES_REQUIRED deploy_npm SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS deploy)
 set_tests_properties(deploy_dockerfile PROPERTIES TIMEOUT 60 LABELS deploy)
+
+# The shipped job configs load with the real config loader and match what
+# the manifests assume (temp dir, grace, port, name).
+add_executable(test_deploy_configs test_deploy_configs.c)
+target_link_libraries(test_deploy_configs PRIVATE wiggly_config wiggly_options)
+file(GLOB WIGGLY_DEPLOY_CONFIGS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/k8s/overlays/*/job.json)
+add_test(NAME deploy_configs COMMAND test_deploy_configs
+  ${PROJECT_SOURCE_DIR}/k8s/base/job.json ${WIGGLY_DEPLOY_CONFIGS})
+set_tests_properties(deploy_configs PROPERTIES TIMEOUT 60 LABELS deploy
+  ENVIRONMENT "GOOGLE_CLOUD_PROJECT=test-project;WIGGLY_BUCKET=test-bucket")

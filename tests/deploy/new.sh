@@ -3,11 +3,14 @@
 # a temporary project (with a copy of k8s/base and k8s/components), render
 # each overlay with kubectl kustomize and validate it (validate.mjs, also with
 # the HPA component), then check the refusals: existing files, bad names.
-#   tests/deploy/new.sh WIGGLY NPM_DIR
+#   tests/deploy/new.sh WIGGLY NPM_DIR [CONFIG_CHECKER]
+# CONFIG_CHECKER (test_deploy_configs) loads the new configs with the real
+# config loader.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 wiggly=${1:?usage: new.sh WIGGLY NPM_DIR}
 npm_dir=${2:?usage: new.sh WIGGLY NPM_DIR}
+checker=${3:-}
 for t in node kubectl; do
     command -v "$t" >/dev/null || { echo "new: $t not installed: skipping" >&2; exit 77; }
 done
@@ -46,6 +49,10 @@ mkdir -p "$tmp/other/k8s" && cp -r "$d/k8s/overlays" "$tmp/other/k8s/"
 "$wiggly" new beat --parent resample-22k --dir "$tmp/other" >/dev/null
 [ "$(json "$tmp/other/jobs/beat.json" parent.topic)" = 'projects/${GOOGLE_CLOUD_PROJECT}/topics/ingest-done' ] ||
     fail "the parent's config was not read from its overlay"
+
+if [ -n "$checker" ]; then
+    GOOGLE_CLOUD_PROJECT=test-project WIGGLY_BUCKET=test-bucket "$checker" "$d"/jobs/*.json "$d"/k8s/overlays/*/job.json
+fi
 
 # Render and validate every new overlay, with KEDA and with the HPA.
 node "$here/validate.mjs" --modules "$npm_dir" --hpa "$d"/k8s/overlays/*/
