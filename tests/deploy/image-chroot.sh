@@ -240,6 +240,28 @@ channels=$((((b20 >> 1) & 7) + 1))
 [ "$rate" = 16000 ] && [ "$channels" = 1 ] || die "output is $rate Hz $channels ch, want 16000 Hz mono"
 [ -s "$root/tmp/out.json" ] || die "process wrote no features"
 log "output: $rate Hz $channels ch, $(stat -c %s "$root/tmp/out.flac") bytes FLAC, $(stat -c %s "$root/tmp/out.json") bytes features"
+# The image's own command (ENTRYPOINT + CMD) on a mounted local batch job,
+# once `wiggly run` exists in this build.
+if in_root "$ep run --help" >/dev/null 2>&1; then
+    log "as $user: ${entrypoint[*]} ${cmd[*]} with a local batch job at /etc/wiggly/job.json"
+    mkdir -p "$root/etc/wiggly" "$root/tmp/in/album" "$root/tmp/out"
+    chown "$user" "$root/tmp/in" "$root/tmp/in/album" "$root/tmp/out"
+    cat >"$root/etc/wiggly/job.json" <<'JOB'
+{"job": "image-check", "events": {"file": "/tmp/ids.txt"},
+ "input": {"location": "file:///tmp/in/", "suffix": ".flac"},
+ "output": {"location": "file:///tmp/out/", "suffix": ".flac"},
+ "steps": {"channels": "mono", "rate": 16000}, "runtime": {"temp_dir": "/tmp"}, "listen": ""}
+JOB
+    echo album/track-1 >"$root/tmp/ids.txt"
+    in_root "$ep gen /tmp/in/album/track-1.flac --seconds 5" >/dev/null || die "gen for the batch job failed"
+    cmdline=$(printf "'%s' " "${cmd[@]}")
+    in_root "$ep $cmdline" || die "${entrypoint[*]} ${cmd[*]} failed on a local batch job"
+    [ "$(head -c 4 "$root/tmp/out/album/track-1.flac" 2>/dev/null)" = fLaC ] ||
+        die "${entrypoint[*]} ${cmd[*]} wrote no output"
+    log "    the image's command processed the batch job"
+else
+    log "SKIP: 'wiggly run' is not in this build yet; the image's CMD was not exercised"
+fi
 log "runtime root: $(du -sh --exclude=proc --exclude=dev "$root" | cut -f1) on disk; wiggly $(stat -c %s "$root$bin") bytes"
 
 log "PASS in $(($(date +%s) - start)) s"
