@@ -41,7 +41,7 @@ struct new_opts {
     const char *name;
     const char *parent;
     const char *project; /* NULL = ${GOOGLE_CLOUD_PROJECT} */
-    const char *bucket;  /* NULL = ${WIGGLY_BUCKET} */
+    const char *bucket;  /* NULL = ${BUCKET} */
     const char *dir;
 };
 
@@ -70,7 +70,7 @@ static void usage(FILE *f)
                "                 topic and output location are read from DIR/jobs/JOB.json\n"
                "                 when it exists\n"
                "  --project P    GCP project ID [${GOOGLE_CLOUD_PROJECT}, resolved at run time]\n"
-               "  --bucket B     Cloud Storage bucket [${WIGGLY_BUCKET}, resolved at run time]\n"
+               "  --bucket B     Cloud Storage bucket [${BUCKET}, resolved at run time]\n"
                "  --dir DIR      project directory holding k8s/base [.]\n"
                "\n"
                "Then: edit steps in DIR/jobs/NAME.json, add ../overlays/NAME to the\n"
@@ -569,7 +569,7 @@ int cli_new(int argc, char **argv)
         return rc > 0 ? 0 : 2;
 
     const char *proj = o.project ? o.project : "${GOOGLE_CLOUD_PROJECT}";
-    const char *bucket = o.bucket ? o.bucket : "${WIGGLY_BUCKET}";
+    const char *bucket = o.bucket ? o.bucket : "${BUCKET}";
     struct new_parent par = {0};
     if (o.parent && parent_load(&o, proj, bucket, &par) != 0)
         return 1;

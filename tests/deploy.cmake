@@ -30,4 +30,4 @@ file(GLOB WIGGLY_DEPLOY_CONFIGS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/k8s/over
 add_test(NAME deploy_configs COMMAND test_deploy_configs
   ${PROJECT_SOURCE_DIR}/k8s/base/job.json ${WIGGLY_DEPLOY_CONFIGS})
 set_tests_properties(deploy_configs PROPERTIES TIMEOUT 60 LABELS deploy
-  ENVIRONMENT "GOOGLE_CLOUD_PROJECT=test-project;WIGGLY_BUCKET=test-bucket")
+  ENVIRONMENT "GOOGLE_CLOUD_PROJECT=test-project;BUCKET=test-bucket")

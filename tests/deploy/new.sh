@@ -51,7 +51,7 @@ mkdir -p "$tmp/other/k8s" && cp -r "$d/k8s/overlays" "$tmp/other/k8s/"
     fail "the parent's config was not read from its overlay"
 
 if [ -n "$checker" ]; then
-    GOOGLE_CLOUD_PROJECT=test-project WIGGLY_BUCKET=test-bucket "$checker" "$d"/jobs/*.json "$d"/k8s/overlays/*/job.json
+    GOOGLE_CLOUD_PROJECT=test-project BUCKET=test-bucket "$checker" "$d"/jobs/*.json "$d"/k8s/overlays/*/job.json
 fi
 
 # Render and validate every new overlay, with KEDA and with the HPA.
