@@ -3,6 +3,8 @@
 # the ones that are missing. Idempotent: a second run installs nothing.
 #   scripts/deps.sh            build + runtime + test packages
 #   scripts/deps.sh --runtime  only the shared libraries the binary links
+#   scripts/deps.sh --build-only  runtime + build packages, no test packages
+#                              (no Java, clang, gcloud): the image's build stage
 set -euo pipefail
 
 runtime=(libsndfile1 libsoxr0 libev4 libjansson4 libcurl4 libmicrohttpd12
@@ -14,10 +16,14 @@ build=(build-essential cmake pkg-config git
 # the fuzzers and sanitizers, and curl for the shell-level checks.
 test=(openjdk-17-jre-headless clang libclang-rt-14-dev curl python3)
 
+mode=${1:-all}
+case "$mode" in
+all | --runtime | --build-only) ;;
+*) echo "usage: scripts/deps.sh [--runtime | --build-only]" >&2; exit 2 ;;
+esac
 want=("${runtime[@]}")
-if [ "${1:-}" != "--runtime" ]; then
-    want+=("${build[@]}" "${test[@]}")
-fi
+if [ "$mode" != "--runtime" ]; then want+=("${build[@]}"); fi
+if [ "$mode" = all ]; then want+=("${test[@]}"); fi
 
 missing=()
 for p in "${want[@]}"; do
@@ -34,12 +40,22 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The deployment tests (tests/deploy/) render manifests with kubectl and
+# validate them with node + npm packages; without them they report skipped.
+# npm is installed only when missing as a command, because a Node.js from
+# another repository (e.g. NodeSource) ships its own npm and conflicts with
+# Debian's npm package.
+if [ "$mode" = all ] && ! command -v npm >/dev/null; then
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+
 # The official Pub/Sub emulator and gcloud come from Google's apt repository
 # (packages google-cloud-cli and google-cloud-cli-pubsub-emulator), not from
 # Debian. Install them when that repository is configured; otherwise say so:
 # the tests that need them report themselves as skipped.
-if [ "${1:-}" != "--runtime" ]; then
-    for p in google-cloud-cli google-cloud-cli-pubsub-emulator; do
+if [ "$mode" = all ]; then
+    for p in google-cloud-cli google-cloud-cli-pubsub-emulator kubectl; do
         if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
             if apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
                 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$p" >/dev/null

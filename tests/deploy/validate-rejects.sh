@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The validator must fail on the mistakes it exists to catch: each case breaks
+# one thing in a copy of k8s/ and expects validate.mjs to exit 1 naming it.
+#   tests/deploy/validate-rejects.sh NPM_DIR
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+npm_dir=${1:?usage: validate-rejects.sh NPM_DIR}
+for t in node kubectl; do
+    command -v "$t" >/dev/null || { echo "rejects: $t not installed: skipping" >&2; exit 77; }
+done
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0 n=0
+
+# case NAME FILE SED_EXPR EXPECTED_MESSAGE [--complete|--hpa]
+case_() {
+    local name=$1 file=$2 expr=$3 want=$4 opt=${5:-}
+    n=$((n + 1))
+    rm -rf "$tmp/k8s" && cp -r "$here/../../k8s" "$tmp/k8s"
+    sed -i "$expr" "$tmp/k8s/$file"
+    if cmp -s "$here/../../k8s/$file" "$tmp/k8s/$file"; then
+        echo "FAIL $name: the edit '$expr' changed nothing in $file"; failures=$((failures + 1)); return
+    fi
+    local target=$tmp/k8s/overlays/transcode
+    [ "$opt" != --complete ] || target=$tmp/k8s/graph
+    set +e
+    out=$(node "$here/validate.mjs" --modules "$npm_dir" $opt "$target" 2>&1)
+    rc=$?
+    set -e
+    if [ $rc -eq 1 ] && grep -qF -- "$want" <<<"$out"; then
+        echo "ok   $name"
+    else
+        echo "FAIL $name: rc=$rc, want 1 and '$want' in:"; echo "$out" | sed 's/^/    /'
+        failures=$((failures + 1))
+    fi
+}
+
+case_ typo-field base/deployment.yaml 's/revisionHistoryLimit/revisionHistoryLimt/' 'unknown field /spec/revisionHistoryLimt'
+case_ wrong-type overlays/transcode/pubsub.yaml 's/maxDeliveryAttempts: 10/maxDeliveryAttempts: "10"/' 'maxDeliveryAttempts must be integer'
+case_ short-grace base/deployment.yaml 's/terminationGracePeriodSeconds: 120/terminationGracePeriodSeconds: 30/' 'must exceed runtime.shutdown_grace_s'
+case_ readiness-path base/deployment.yaml 's|path: /readyz|path: /healthz|' 'readinessProbe must GET /readyz'
+case_ writable-root base/deployment.yaml 's/readOnlyRootFilesystem: true/readOnlyRootFilesystem: false/' 'readOnlyRootFilesystem'
+case_ temp-dir overlays/transcode/job.json 's|"temp_dir": "/tmp"|"temp_dir": "/scratch"|' 'no emptyDir mounted at runtime.temp_dir /scratch'
+case_ keda-removed-field base/keda.yaml 's/      mode: SubscriptionSize/      subscriptionSize: "5"/' 'subscriptionSize was removed'
+case_ keda-other-sub overlays/transcode/scaling.yaml 's/value: transcode/value: transcod/' "scales on subscription 'transcod'"
+case_ config-key overlays/transcode/job.json 's/"workers"/"wrokers"/' 'unknown key /runtime/wrokers'
+case_ config-enum overlays/transcode/job.json 's/"format": "flac"/"format": "aiff"/' "steps.format 'aiff'"
+case_ undeclared-topic overlays/transcode/job.json 's|topics/transcode-done|topics/transcode-finished|' "topic 'transcode-finished' of the job config is not declared"
+case_ graph-dangling-ref overlays/downsample-16k/pubsub.yaml 's/name: transcode-done/name: transcode-finished/' "topicRef 'transcode-finished' is not a PubSubTopic" --complete
+case_ hpa-selector overlays/transcode/scaling-hpa.yaml 's/value: transcode/value: nope/' "metric selects subscription 'nope'" --hpa
+
+echo "$((n - failures)) passed, $failures failed"
+[ $failures -eq 0 ]
