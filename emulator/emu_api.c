@@ -238,6 +238,10 @@ void emu_api_begin(struct emu_req *r)
         pending(r, 400, "invalid", "Malformed percent-encoding in the request path.");
         return;
     }
+    if (r->bad_query) {
+        pending(r, 400, "invalid", "Query parameters must not contain %00.");
+        return;
+    }
     if (r->api == API_UPLOAD && is_method(r, "PUT") && emu_req_query(r, "upload_id")) {
         chunk_begin(r);
         return;

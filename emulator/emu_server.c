@@ -141,23 +141,36 @@ static void push_query(struct emu_req *r, char *k, char *v)
     free(v);
 }
 
-static void parse_query(struct emu_req *r, const char *q)
+/* Query strings use form encoding: '+' is a space (gcloud sends
+ * prefix=dir%2Fa+b for "dir/a b"); a literal '+' arrives as %2B. */
+static void parse_query(struct emu_req *r, const char *raw)
 {
     size_t n = 1;
+    char *q0 = strdup(raw), *q = q0;
+    if (!q0)
+        return;
+    for (char *p = q0; *p; p++)
+        if (*p == '+')
+            *p = ' ';
     for (const char *p = q; *p; p++)
         n += *p == '&';
     r->qk = calloc(n, sizeof(char *));
     r->qv = calloc(n, sizeof(char *));
-    if (!r->qk || !r->qv)
+    if (!r->qk || !r->qv) {
+        free(q0);
         return;
+    }
     while (*q) {
         const char *amp = strchr(q, '&');
         size_t len = amp ? (size_t)(amp - q) : strlen(q);
         const char *eq = memchr(q, '=', len);
         size_t klen = eq ? (size_t)(eq - q) : len;
         if (len > 0) {
+            size_t vlen = 0;
             char *k = emu_pct_decode(q, klen, NULL);
-            char *v = eq ? emu_pct_decode(eq + 1, len - klen - 1, NULL) : strdup("");
+            char *v = eq ? emu_pct_decode(eq + 1, len - klen - 1, &vlen) : strdup("");
+            if (v && vlen != strlen(v))
+                r->bad_query = 1; /* %00 would silently truncate the value */
             if (!k || !v) {
                 /* A malformed escape makes the value unusable; keep it raw. */
                 free(k);
@@ -171,6 +184,7 @@ static void parse_query(struct emu_req *r, const char *q)
         if (*q == '&')
             q++;
     }
+    free(q0);
 }
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)

@@ -39,6 +39,7 @@ struct emu_req {
     /* Decoded query parameters. */
     size_t nq;
     char **qk, **qv;
+    int bad_query; /* a value contained %00 */
     /* Decoded path segments after the API prefix. */
     int api; /* 0 unknown, 1 /storage/v1, 2 /download/storage/v1, 3 upload */
     size_t nseg;
