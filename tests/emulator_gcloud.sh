@@ -64,3 +64,14 @@ grep -q 'uploadType=resumable' "$work/requests.log"
 grep -q '^PUT .*upload_id=.* 200 ' "$work/requests.log"
 echo "requests gcloud sent:"
 cut -d' ' -f1-3 "$work/requests.log"
+
+# The emulator exits 0 on SIGTERM (and, in a sanitizer build, without reports).
+kill "$pid"
+status=0
+wait "$pid" || status=$?
+pid=
+if [ "$status" -ne 0 ] || grep -q 'Sanitizer' "$work/err"; then
+    echo "emulator exited with status $status"
+    cat "$work/err"
+    exit 1
+fi
