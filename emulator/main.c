@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "emulator/emu_server.h"
 #include "emulator/emu_util.h"
 
@@ -127,7 +129,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    /* Block the signals before any thread starts so only sigwait sees them. */
+    /* Before any thread starts: jansson's hash seed and the signal mask
+     * (only sigwait below sees SIGINT/SIGTERM). */
+    json_object_seed(0);
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);

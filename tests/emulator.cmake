@@ -20,6 +20,12 @@ if(CMOCKA_FOUND)
                                               PkgConfig::JANSSON)
   add_test(NAME emulator_api COMMAND test_emulator)
   set_tests_properties(emulator_api PROPERTIES TIMEOUT 300 LABELS "emulator")
+
+  add_executable(test_emulator_multipart test_emulator_multipart.c)
+  target_link_libraries(test_emulator_multipart PRIVATE wiggly_gcs_emulator_core
+                                                        PkgConfig::CMOCKA)
+  add_test(NAME emulator_parsers COMMAND test_emulator_multipart)
+  set_tests_properties(emulator_parsers PROPERTIES TIMEOUT 60 LABELS "emulator")
 endif()
 
 # The official gcloud CLI as a conformance client (skipped without gcloud).

@@ -922,6 +922,58 @@ static void test_faults(void **state)
     assert_int_equal(tgcs_stop_status(&e2), 0);
 }
 
+/* Same seed, same request sequence → same decisions; rate 1 faults every
+ * matching request and none outside the route; latency does not break
+ * anything (its duration is never asserted). */
+static int fault_sequence(const char *const *args, int n, char *out)
+{
+    struct tgcs e2;
+    struct thttp r;
+    if (tgcs_start(&e2, args) < 0)
+        return -1;
+    make_bucket(&e2, "faulty");
+    for (int i = 0; i < n; i++) {
+        req(&r, "GET", url(&e2, "/storage/v1/b/faulty"), NULL, NULL, 0);
+        out[i] = r.curl_code ? 'd' : r.status == 200 ? '.' : r.status == 503 ? '5' : '?';
+        thttp_free(&r);
+    }
+    out[n] = '\0';
+    return tgcs_stop_status(&e2);
+}
+
+static void test_fault_seed_and_latency(void **state)
+{
+    static const char *const seeded[] = {"--fault-rate",
+                                         "0.5",
+                                         "--fault-statuses",
+                                         "503,drop",
+                                         "--fault-route",
+                                         "/b/faulty",
+                                         "--seed",
+                                         "7",
+                                         NULL};
+    static const char *const always[] = {
+        "--fault-rate", "1", "--fault-statuses", "500", "--latency-ms", "5", "--fault-route",
+        "/b/slow/",     NULL};
+    char a[64], b[64];
+    struct tgcs e2;
+    assert_int_equal(fault_sequence(seeded, 40, a), 0);
+    assert_int_equal(fault_sequence(seeded, 40, b), 0);
+    fprintf(stderr, "seeded sequence: %s\n", a);
+    assert_string_equal(a, b);
+    assert_non_null(strchr(a, '5'));
+    assert_non_null(strchr(a, '.'));
+    assert_null(strchr(a, '?'));
+
+    assert_int_equal(tgcs_start(&e2, always), 0);
+    make_bucket(&e2, "slow");
+    for (int i = 0; i < 5; i++)
+        expect("GET", url(&e2, "/storage/v1/b/slow/o"), NULL, NULL, 0, 500);
+    expect("GET", url(&e2, "/storage/v1/b/slow"), NULL, NULL, 0, 200);
+    assert_int_equal(tgcs_log_count(&e2, "/b/slow/o 500", " FAULT"), 5);
+    assert_int_equal(tgcs_stop_status(&e2), 0);
+}
+
 static int setup(void **state)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -956,6 +1008,7 @@ int main(void)
         cmocka_unit_test(test_misc_errors),
         cmocka_unit_test(test_restart_keeps_state),
         cmocka_unit_test(test_faults),
+        cmocka_unit_test(test_fault_seed_and_latency),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
