@@ -22,8 +22,9 @@
 #error "WIGGLY_GCS_EMULATOR_PATH must name the wiggly-gcs-emulator binary"
 #endif
 
-static int spawn(struct tgcs *e, const char *const *extra)
+static int spawn(struct tgcs *e, const char *const *extra, int port)
 {
+    char port_arg[16];
     int pipefd[2];
     const char *argv[64];
     size_t n = 0;
@@ -35,8 +36,9 @@ static int spawn(struct tgcs *e, const char *const *extra)
     argv[n++] = e->root;
     argv[n++] = "--host";
     argv[n++] = "127.0.0.1";
+    snprintf(port_arg, sizeof(port_arg), "%d", port);
     argv[n++] = "--port";
-    argv[n++] = "0";
+    argv[n++] = port_arg;
     argv[n++] = "--log";
     argv[n++] = e->log;
     for (size_t i = 0; extra && extra[i] && n < 63; i++)
@@ -110,7 +112,7 @@ int tgcs_start(struct tgcs *e, const char *const *extra_args)
     }
     snprintf(e->root, sizeof(e->root), "%s/root", base);
     snprintf(e->log, sizeof(e->log), "%s/requests.log", base);
-    if (spawn(e, extra_args) < 0) {
+    if (spawn(e, extra_args, 0) < 0) {
         tgcs_stop(e);
         return -1;
     }
@@ -145,7 +147,9 @@ int tgcs_restart(struct tgcs *e, const char *const *extra_args)
     int st = kill_wait(e);
     if (st != 0)
         fprintf(stderr, "tgcs: emulator exited with status %d\n", st);
-    if (spawn(e, extra_args) < 0)
+    /* Same port first, so URLs the test holds (resumable upload URIs,
+     * STORAGE_EMULATOR_HOST) stay valid; any free port otherwise. */
+    if (spawn(e, extra_args, e->port) < 0 && spawn(e, extra_args, 0) < 0)
         return -1;
     return st == 0 ? 0 : -1;
 }
