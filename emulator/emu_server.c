@@ -29,7 +29,13 @@ struct emu_server {
     pthread_mutex_t log_lock;
     char host[64];
     int port;
+    uint64_t chunk_persist_max;
 };
+
+uint64_t emu_req_chunk_persist_max(const struct emu_req *r)
+{
+    return r->srv->chunk_persist_max;
+}
 
 const char *emu_req_query(const struct emu_req *r, const char *key)
 {
@@ -234,7 +240,8 @@ static void log_line(struct emu_server *s, struct emu_req *r, int dropped)
                 (unsigned long long)ms);
     else
         fprintf(s->log, "%s %s %d %llu %llu%s\n", r->method[0] ? r->method : "-", r->uri, r->status,
-                (unsigned long long)r->bytes, (unsigned long long)ms, r->fault > 0 ? " FAULT" : "");
+                (unsigned long long)r->bytes, (unsigned long long)ms,
+                r->fault > 0 || r->corrupted ? " FAULT" : "");
     fflush(s->log);
     pthread_mutex_unlock(&s->log_lock);
 }
@@ -338,6 +345,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 ;
         }
         r->fault = emu_fault_pick(&s->fault, r->uri);
+        if (r->fault == EMU_FAULT_CORRUPT) {
+            /* Handled normally; do_media flips a byte of the bytes served. */
+            r->fault = EMU_FAULT_NONE;
+            r->corrupt = 1;
+        }
         if (r->fault == EMU_FAULT_DROP)
             return MHD_NO;
         if (r->fault == EMU_FAULT_NONE)
@@ -389,6 +401,7 @@ int emu_server_start(struct emu_server **out, const struct emu_options *o, char 
     }
     s->fault.route = o->fault_route;
     s->fault.latency_ms = o->latency_ms;
+    s->chunk_persist_max = o->chunk_persist_max;
     if (emu_store_open(&s->store, o->root, &e) < 0) {
         snprintf(err, errcap, "%s", e.message);
         goto fail;

@@ -971,6 +971,74 @@ static void test_fault_seed_and_latency(void **state)
     assert_int_equal(tgcs_stop_status(&e2), 0);
 }
 
+/* --chunk-persist-max makes the server keep less than each chunk (the
+ * client must resume from Range); the "corrupt" fault flips a byte of media
+ * while x-goog-hash still describes the stored object. */
+static void test_partial_persist_and_corrupt(void **state)
+{
+    static const char *const args[] = {"--chunk-persist-max",
+                                       "262144",
+                                       "--fault-rate",
+                                       "1",
+                                       "--fault-statuses",
+                                       "corrupt",
+                                       "--fault-route",
+                                       "alt=media",
+                                       NULL};
+    const size_t C = 262144, N = 3 * 262144 + 5;
+    char *data = malloc(N), *loc, tot[32], hv[256];
+    struct tgcs e2;
+    struct thttp r;
+    uint64_t p = 0;
+    int puts = 0, diff = 0;
+    fill_random(data, N, 4);
+    snprintf(tot, sizeof(tot), "%zu", N);
+    assert_int_equal(tgcs_start(&e2, args), 0);
+    make_bucket(&e2, "bkt");
+    loc = resumable_start(&e2, "{\"name\":\"partial.bin\"}", NULL);
+    for (;;) {
+        long st = put_chunk(&r, loc, data, p, N - p, tot, -1);
+        puts++;
+        if (st == 200) {
+            thttp_free(&r);
+            break;
+        }
+        assert_int_equal(st, 308);
+        assert_int_equal(persisted_of(&r), p + C); /* one 256 KiB block per PUT */
+        p = persisted_of(&r);
+        thttp_free(&r);
+        assert_true(puts < 10);
+    }
+    assert_int_equal(puts, 4);
+    /* The /download path does not match the route: intact bytes. */
+    req(&r, "GET", url(&e2, "/download/storage/v1/b/bkt/o/partial.bin"), NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, N);
+    assert_memory_equal(r.body, data, N);
+    thttp_free(&r);
+    /* alt=media: same length, exactly one byte differs, hash of the original. */
+    req(&r, "GET", url(&e2, "/storage/v1/b/bkt/o/partial.bin?alt=media"), NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, N);
+    for (size_t i = 0; i < N; i++)
+        diff += r.body[i] != data[i];
+    assert_int_equal(diff, 1);
+    assert_int_equal(thttp_header(&r, "x-goog-hash", hv, sizeof(hv)), 0);
+    thttp_free(&r);
+    {
+        json_t *j =
+            req_json("GET", url(&e2, "/storage/v1/b/bkt/o/partial.bin"), NULL, NULL, 0, 200);
+        char want[128];
+        snprintf(want, sizeof(want), "crc32c=%s,", jstr(j, "crc32c"));
+        assert_non_null(strstr(hv, want));
+        json_decref(j);
+    }
+    assert_int_equal(tgcs_log_count(&e2, "alt=media", " FAULT"), 1);
+    free(loc);
+    free(data);
+    assert_int_equal(tgcs_stop_status(&e2), 0);
+}
+
 static int setup(void **state)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1006,6 +1074,7 @@ int main(void)
         cmocka_unit_test(test_restart_keeps_state),
         cmocka_unit_test(test_faults),
         cmocka_unit_test(test_fault_seed_and_latency),
+        cmocka_unit_test(test_partial_persist_and_corrupt),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
