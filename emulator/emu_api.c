@@ -238,6 +238,10 @@ void emu_api_begin(struct emu_req *r)
         pending(r, 400, "invalid", "Malformed percent-encoding in the request path.");
         return;
     }
+    if (r->bad_query) {
+        pending(r, 400, "invalid", "Query parameters must not contain %00.");
+        return;
+    }
     if (r->api == API_UPLOAD && is_method(r, "PUT") && emu_req_query(r, "upload_id")) {
         chunk_begin(r);
         return;
@@ -506,6 +510,36 @@ static enum MHD_Result do_list(struct emu_req *r)
 
 /* ---- object get / media ---- */
 
+/* The "corrupt" fault: the bytes with one bit flipped in the middle, while
+ * the headers (x-goog-hash) still describe the stored object. Closes fd. */
+static struct MHD_Response *corrupted_response(struct emu_req *r, int fd, uint64_t off,
+                                               uint64_t len)
+{
+    char *buf = malloc((size_t)len);
+    size_t got = 0;
+    struct MHD_Response *resp = NULL;
+    while (buf && got < len) {
+        ssize_t n = pread(fd, buf + got, (size_t)len - got, (off_t)(off + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (buf && got == len) {
+        buf[len / 2] ^= 0x01;
+        resp = MHD_create_response_from_buffer((size_t)len, buf, MHD_RESPMEM_MUST_FREE);
+    }
+    if (!resp) {
+        free(buf);
+        return NULL;
+    }
+    r->bytes = len;
+    r->corrupted = 1;
+    return resp;
+}
+
 static enum MHD_Result do_media(struct emu_req *r, json_t *o, int fd)
 {
     uint64_t size = jget_u64(o, "size"), first = 0, last = size ? size - 1 : 0;
@@ -561,6 +595,8 @@ static enum MHD_Result do_media(struct emu_req *r, json_t *o, int fd)
         close(fd);
         resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
         r->bytes = 0;
+    } else if (r->corrupt && last - first + 1 <= 64u * 1024 * 1024) {
+        resp = corrupted_response(r, fd, first, last - first + 1);
     } else {
         resp = MHD_create_response_from_fd_at_offset64(last - first + 1, fd, first);
         r->bytes = last - first + 1;
@@ -963,6 +999,10 @@ static enum MHD_Result do_chunk_locked(struct emu_req *r, json_t *st)
         return emu_req_errorf(r, 400, "invalid",
                               "Non-final chunk size %llu is not a multiple of 262144 bytes.",
                               (unsigned long long)r->received);
+    /* --chunk-persist-max: keep only part of the chunk, as GCS may. */
+    if (emu_req_chunk_persist_max(r) && end > persisted &&
+        end - persisted > emu_req_chunk_persist_max(r))
+        end = persisted + emu_req_chunk_persist_max(r);
     if (end > persisted)
         persisted = end;
     json_object_set_new(st, "persisted", json_integer((json_int_t)persisted));
