@@ -257,8 +257,8 @@ static void on_token_resp(void *ud, const struct gcp_error *err, struct gcp__res
         a->expiry = now + exp_in;
         /* Refresh 5 min early, spread by up to 30 s across pods; a token
          * that lives less than 5 min is refreshed at half its life. */
-        a->refresh_at = exp_in > REFRESH_EARLY_S ? a->expiry - REFRESH_EARLY_S - jitter
-                                                 : now + exp_in / 2;
+        a->refresh_at =
+            exp_in > REFRESH_EARLY_S ? a->expiry - REFRESH_EARLY_S - jitter : now + exp_in / 2;
     }
     a->ready = 1;
     fire_waiters(a, NULL);

@@ -19,54 +19,16 @@
 #include "gcp/http.h"
 #include "gcp/pubsub.h"
 #include "pubsub_emulator.h"
+#include "test_gcp_common.h"
 
-static struct tpubsub emu;
+static struct tpubsub psemu;
 static int emu_state = -2; /* -2 not started, 0 running, else unavailable/failed */
-
-struct ctx {
-    struct ev_loop *loop;
-    struct gcp_http *http;
-    struct gcp_pubsub *ps;
-};
 
 static int setup(void **state)
 {
-    struct ctx *c;
-    struct gcp_error err = {0};
-
-    if (emu_state != 0) {
-        *state = NULL;
-        return 0;
-    }
-    c = calloc(1, sizeof *c);
-    c->loop = ev_loop_new(EVFLAG_AUTO);
-    c->http = gcp_http_create(c->loop, NULL);
-    c->ps = gcp_pubsub_create(c->http, NULL, NULL, &err);
-    assert_non_null(c->ps);
-    *state = c;
+    *state = ctx_new(emu_state == 0, NULL, 0, 1);
     return 0;
 }
-
-static int teardown(void **state)
-{
-    struct ctx *c = *state;
-
-    if (!c)
-        return 0;
-    gcp_pubsub_destroy(c->ps);
-    gcp_http_destroy(c->http);
-    ev_loop_destroy(c->loop);
-    free(c);
-    return 0;
-}
-
-#define NEED_EMULATOR(state)                                                                       \
-    do {                                                                                           \
-        if (!*(state)) {                                                                           \
-            print_message("skipped: %s\n", tpubsub_why());                                         \
-            skip();                                                                                \
-        }                                                                                          \
-    } while (0)
 
 /* ---- callbacks ---- */
 
@@ -76,7 +38,7 @@ struct done {
     char msg[256];
 };
 
-static void on_done(void *ud, const struct gcp_error *err)
+static void on_psdone(void *ud, const struct gcp_error *err)
 {
     struct done *d = ud;
 
@@ -98,11 +60,11 @@ static void create_topic_sub(struct ctx *c, const char *topic, const char *sub, 
     struct done d1 = {0}, d2 = {0};
     struct gcp_pubsub_sub_spec spec = {0};
 
-    assert_int_equal(run_done(c, gcp_pubsub_topic_create(c->ps, topic, on_done, &d1), &d1), 0);
+    assert_int_equal(run_done(c, gcp_pubsub_topic_create(c->ps, topic, on_psdone, &d1), &d1), 0);
     spec.topic = topic;
     spec.ack_deadline_s = deadline;
     assert_int_equal(
-        run_done(c, gcp_pubsub_subscription_create(c->ps, sub, &spec, on_done, &d2), &d2), 0);
+        run_done(c, gcp_pubsub_subscription_create(c->ps, sub, &spec, on_psdone, &d2), &d2), 0);
 }
 
 struct pubres {
@@ -210,7 +172,8 @@ static void ack_all(struct ctx *c, const char *sub, struct pulled *p, size_t fro
 
     for (i = from; i < p->n; i++)
         ids[i - from] = p->m[i].ack_id;
-    assert_int_equal(run_done(c, gcp_pubsub_ack(c->ps, sub, ids, p->n - from, on_done, &d), &d), 0);
+    assert_int_equal(run_done(c, gcp_pubsub_ack(c->ps, sub, ids, p->n - from, on_psdone, &d), &d),
+                     0);
     free(ids);
 }
 
@@ -236,7 +199,7 @@ static void test_publish_2000_pull_ack(void **state)
     unsigned char *seen;
     size_t i;
 
-    NEED_EMULATOR(state);
+    NEED_EMULATOR(state, tpubsub_why());
     create_topic_sub(c, topic, sub, 10);
     m = calloc(2000, sizeof *m);
     payload = calloc(2000, sizeof *payload);
@@ -292,7 +255,7 @@ static void test_modack_extends_and_expiry_redelivers(void **state)
     size_t i;
     int saw_expired = 0;
 
-    NEED_EMULATOR(state);
+    NEED_EMULATOR(state, tpubsub_why());
     create_topic_sub(c, topic, sub, 10);
     publish_one(c, topic, "extended", &a);
     publish_one(c, topic, "expires", &b);
@@ -301,8 +264,8 @@ static void test_modack_extends_and_expiry_redelivers(void **state)
         if (strcmp(p.m[i].data, "extended") == 0)
             keep_ack = p.m[i].ack_id;
     assert_non_null(keep_ack);
-    assert_int_equal(run_done(c, gcp_pubsub_modack(c->ps, sub, &keep_ack, 1, 120, on_done, &d), &d),
-                     0);
+    assert_int_equal(
+        run_done(c, gcp_pubsub_modack(c->ps, sub, &keep_ack, 1, 120, on_psdone, &d), &d), 0);
     /* Past the 10 s subscription deadline: "expires" comes back, the
      * extended one does not. */
     fake_loop_sleep(c->loop, 12);
@@ -330,12 +293,12 @@ static void test_nack_redelivers(void **state)
     struct done d = {0};
     const char *ack;
 
-    NEED_EMULATOR(state);
+    NEED_EMULATOR(state, tpubsub_why());
     create_topic_sub(c, topic, sub, 60);
     publish_one(c, topic, "again", &a);
     pull_at_least(c, sub, 1, &p);
     ack = p.m[0].ack_id;
-    assert_int_equal(run_done(c, gcp_pubsub_modack(c->ps, sub, &ack, 1, 0, on_done, &d), &d), 0);
+    assert_int_equal(run_done(c, gcp_pubsub_modack(c->ps, sub, &ack, 1, 0, on_psdone, &d), &d), 0);
     pull_at_least(c, sub, 1, &p2);
     assert_string_equal(p2.m[0].data, "again");
     assert_string_equal(p2.m[0].id, p.m[0].id);
@@ -359,7 +322,7 @@ static void test_attributes_round_trip(void **state)
     size_t i;
     int seen_bin = 0, seen_attr_only = 0;
 
-    NEED_EMULATOR(state);
+    NEED_EMULATOR(state, tpubsub_why());
     create_topic_sub(c, topic, sub, 60);
     assert_int_equal(gcp_pubsub_publish(c->ps, topic, m, 2, on_pub, &pr), 0);
     assert_int_equal(fake_loop_wait(c->loop, &pr.calls, 1, 60), 0);
@@ -401,19 +364,19 @@ static void test_dead_letter_policy(void **state)
     struct pulled dp = {0};
     int round;
 
-    NEED_EMULATOR(state);
+    NEED_EMULATOR(state, tpubsub_why());
     create_topic_sub(c, dlq, dsub, 60);
-    assert_int_equal(run_done(c, gcp_pubsub_topic_create(c->ps, topic, on_done, &d1), &d1), 0);
+    assert_int_equal(run_done(c, gcp_pubsub_topic_create(c->ps, topic, on_psdone, &d1), &d1), 0);
     spec.topic = topic;
     spec.ack_deadline_s = 30;
     spec.dead_letter_topic = dlq;
     spec.max_delivery_attempts = 5;
     assert_int_equal(
-        run_done(c, gcp_pubsub_subscription_create(c->ps, sub, &spec, on_done, &d2), &d2), 0);
-    assert_int_equal(run_done(c, gcp_pubsub_subscription_get(c->ps, sub, on_done, &d3), &d3), 0);
+        run_done(c, gcp_pubsub_subscription_create(c->ps, sub, &spec, on_psdone, &d2), &d2), 0);
+    assert_int_equal(run_done(c, gcp_pubsub_subscription_get(c->ps, sub, on_psdone, &d3), &d3), 0);
     /* Creating it again is ALREADY_EXISTS, mapped and not retried. */
     assert_int_equal(
-        run_done(c, gcp_pubsub_subscription_create(c->ps, sub, &spec, on_done, &d4), &d4),
+        run_done(c, gcp_pubsub_subscription_create(c->ps, sub, &spec, on_psdone, &d4), &d4),
         GCP_EEXISTS);
     assert_non_null(strstr(d4.msg, "409"));
     assert_non_null(strstr(d4.msg, "ALREADY_EXISTS"));
@@ -428,13 +391,13 @@ static void test_dead_letter_policy(void **state)
         assert_int_equal(
             run_done(c,
                      gcp_pubsub_subscription_create(c->ps, "projects/p/subscriptions/dl-rp-sub",
-                                                    &rp, on_done, &d6),
+                                                    &rp, on_psdone, &d6),
                      &d6),
             0);
     }
     /* Out-of-range attempts are refused locally. */
     spec.max_delivery_attempts = 101;
-    assert_int_equal(gcp_pubsub_subscription_create(c->ps, sub, &spec, on_done, &d5), GCP_EINVAL);
+    assert_int_equal(gcp_pubsub_subscription_create(c->ps, sub, &spec, on_psdone, &d5), GCP_EINVAL);
 
     /* The policy works: nacked 5 times, the message lands on the DLQ. */
     publish_one(c, topic, "poison", &pr);
@@ -447,8 +410,8 @@ static void test_dead_letter_policy(void **state)
         assert_string_equal(p.m[0].data, "poison");
         assert_int_equal(p.m[0].attempt, round + 1);
         ack = p.m[0].ack_id;
-        assert_int_equal(run_done(c, gcp_pubsub_modack(c->ps, sub, &ack, 1, 0, on_done, &dn), &dn),
-                         0);
+        assert_int_equal(
+            run_done(c, gcp_pubsub_modack(c->ps, sub, &ack, 1, 0, on_psdone, &dn), &dn), 0);
         pulled_free(&p);
     }
     /* The emulator forwards to the DLQ when it would deliver a 6th time,
@@ -478,23 +441,24 @@ static void test_errors_mapped(void **state)
     struct done d1 = {0}, d2 = {0}, d3 = {0};
     struct gcp_pubsub_sub_spec spec = {0};
 
-    NEED_EMULATOR(state);
+    NEED_EMULATOR(state, tpubsub_why());
     assert_int_equal(gcp_pubsub_publish(c->ps, "projects/p/topics/nope", &m, 1, on_pub, &pr), 0);
     assert_int_equal(fake_loop_wait(c->loop, &pr.calls, 1, 60), 0);
     assert_int_equal(pr.code, GCP_ENOTFOUND);
     assert_int_equal(
-        run_done(c, gcp_pubsub_topic_get(c->ps, "projects/p/topics/nope", on_done, &d1), &d1),
+        run_done(c, gcp_pubsub_topic_get(c->ps, "projects/p/topics/nope", on_psdone, &d1), &d1),
         GCP_ENOTFOUND);
     assert_non_null(strstr(d1.msg, "GET projects/p/topics/nope: HTTP 404 NOT_FOUND"));
     spec.topic = "projects/p/topics/nope";
-    assert_int_equal(run_done(c,
-                              gcp_pubsub_subscription_create(
-                                  c->ps, "projects/p/subscriptions/nope-sub", &spec, on_done, &d2),
-                              &d2),
-                     GCP_ENOTFOUND);
+    assert_int_equal(
+        run_done(c,
+                 gcp_pubsub_subscription_create(c->ps, "projects/p/subscriptions/nope-sub", &spec,
+                                                on_psdone, &d2),
+                 &d2),
+        GCP_ENOTFOUND);
     /* The emulator checks names: 2-character topic. */
     assert_int_equal(
-        run_done(c, gcp_pubsub_topic_create(c->ps, "projects/p/topics/t1", on_done, &d3), &d3),
+        run_done(c, gcp_pubsub_topic_create(c->ps, "projects/p/topics/t1", on_psdone, &d3), &d3),
         GCP_EINVAL);
     pubres_free(&pr);
 }
@@ -506,11 +470,11 @@ static void test_cancel_pulls(void **state)
     struct pulled p = {0};
     struct done d = {0};
 
-    NEED_EMULATOR(state);
+    NEED_EMULATOR(state, tpubsub_why());
     create_topic_sub(c, topic, sub, 60);
     assert_int_equal(gcp_pubsub_pull(c->ps, sub, 10, on_pull, &p), 0);
     /* Acks keep going while the pull is canceled. */
-    assert_int_equal(gcp_pubsub_topic_get(c->ps, topic, on_done, &d), 0);
+    assert_int_equal(gcp_pubsub_topic_get(c->ps, topic, on_psdone, &d), 0);
     fake_loop_sleep(c->loop, 0.5);
     assert_int_equal(p.calls, 0); /* long poll on an empty subscription */
     gcp_pubsub_cancel_pulls(c->ps);
@@ -524,9 +488,9 @@ static void test_cancel_pulls(void **state)
 static int group_setup(void **state)
 {
     (void)state;
-    emu_state = tpubsub_start(&emu);
+    emu_state = tpubsub_start(&psemu);
     if (emu_state == 0)
-        setenv("PUBSUB_EMULATOR_HOST", emu.host, 1);
+        setenv("PUBSUB_EMULATOR_HOST", psemu.host, 1);
     else
         fprintf(stderr, "pubsub emulator: %s\n", tpubsub_why());
     return 0;
@@ -535,28 +499,22 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    tpubsub_stop(&emu);
+    tpubsub_stop(&psemu);
     return 0;
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_publish_2000_pull_ack, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_modack_extends_and_expiry_redelivers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_nack_redelivers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_attributes_round_trip, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_dead_letter_policy, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_errors_mapped, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cancel_pulls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publish_2000_pull_ack, setup, ctx_teardown),
+        cmocka_unit_test_setup_teardown(test_modack_extends_and_expiry_redelivers, setup,
+                                        ctx_teardown),
+        cmocka_unit_test_setup_teardown(test_nack_redelivers, setup, ctx_teardown),
+        cmocka_unit_test_setup_teardown(test_attributes_round_trip, setup, ctx_teardown),
+        cmocka_unit_test_setup_teardown(test_dead_letter_policy, setup, ctx_teardown),
+        cmocka_unit_test_setup_teardown(test_errors_mapped, setup, ctx_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_pulls, setup, ctx_teardown),
     };
-    int rc;
-
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    json_object_seed(0);
-    if (getenv("GCP_TEST_FILTER"))
-        cmocka_set_test_filter(getenv("GCP_TEST_FILTER"));
-    rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
-    curl_global_cleanup();
-    return rc;
+    return run_suite("gcp_pubsub", tests, sizeof tests / sizeof tests[0], group_setup,
+                     group_teardown);
 }
