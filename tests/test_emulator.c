@@ -699,6 +699,40 @@ static void test_rewrite_copy_compose(void **state)
                    "x?ifSourceGenerationMatch=1"),
            JH, "{}", 2, 412);
     expect("POST", url(&E, "/storage/v1/b/bkt/o/nope/rewriteTo/b/dst/o/x"), JH, "{}", 2, 404);
+    /* Multi-call rewrite: done:false + rewriteToken until the last call. */
+    {
+        const size_t M = 3 * 1048576 + 10;
+        char *big = malloc(M), tokq[128] = "";
+        int calls = 0;
+        fill_random(big, M, 5);
+        json_decref(put_media(&E, "bkt", "src%2Fbig", big, M, NULL, 200));
+        for (;;) {
+            j = req_json("POST",
+                         url(&E,
+                             "/storage/v1/b/bkt/o/src%%2Fbig/rewriteTo/b/dst/o/big?"
+                             "maxBytesRewrittenPerCall=1048576%s",
+                             tokq),
+                         JH, "{}", 2, 200);
+            calls++;
+            assert_int_equal(strtoull(jstr(j, "objectSize"), NULL, 10), M);
+            if (json_is_true(json_object_get(j, "done"))) {
+                assert_string_equal(jstr(json_object_get(j, "resource"), "name"), "big");
+                json_decref(j);
+                break;
+            }
+            assert_int_equal(strtoull(jstr(j, "totalBytesRewritten"), NULL, 10),
+                             (unsigned long long)calls * 1048576);
+            snprintf(tokq, sizeof(tokq), "&rewriteToken=%s", jstr(j, "rewriteToken"));
+            json_decref(j);
+            assert_true(calls < 10);
+        }
+        assert_int_equal(calls, 4);
+        expect_media(&E, "dst", "big", big, M);
+        expect("POST",
+               url(&E, "/storage/v1/b/bkt/o/src%%2Fbig/rewriteTo/b/dst/o/big?rewriteToken=junk"),
+               JH, "{}", 2, 400);
+        free(big);
+    }
     /* copyTo returns the object itself, with metadata overrides. */
     j = req_json("POST", url(&E, "/storage/v1/b/bkt/o/src%%2Fa.csv/copyTo/b/bkt/o/copy.csv"), JH,
                  "{\"contentType\":\"text/csv\"}", 26, 200);
