@@ -674,6 +674,55 @@ static enum MHD_Result do_object(struct emu_req *r, const char *name)
     return emu_req_errorf(r, 405, "methodNotAllowed", "%s is not supported here.", r->method);
 }
 
+/* Multi-call rewrite: with maxBytesRewrittenPerCall smaller than the
+ * object, answer done:false and a rewriteToken ("GENERATION-BYTESDONE")
+ * until the last call, which copies (pinned to that source generation).
+ * Returns 0 to go on with the copy (r->status set if already answered), or
+ * -1 with r->err. */
+static int step_rewrite(struct emu_req *r, const char *src, uint64_t *sgen,
+                        const struct emu_precond *spc)
+{
+    const char *mb = emu_req_query(r, "maxBytesRewrittenPerCall");
+    const char *tok = emu_req_query(r, "rewriteToken");
+    uint64_t per = 0, done = 0, tgen = 0, size, gen;
+    json_t *o = NULL, *res;
+    char tbuf[64], sz[32], nb[32];
+    if (!mb && !tok)
+        return 0;
+    if (mb && emu_parse_u64(mb, &per) < 0)
+        return emu_err_set(&r->err, 400, "invalid", "Invalid maxBytesRewrittenPerCall.");
+    if (tok) {
+        const char *dash = strchr(tok, '-');
+        char g[32];
+        if (!dash || (size_t)(dash - tok) >= sizeof(g))
+            return emu_err_set(&r->err, 400, "invalid", "Invalid rewriteToken.");
+        memcpy(g, tok, (size_t)(dash - tok));
+        g[dash - tok] = '\0';
+        if (emu_parse_u64(g, &tgen) < 0 || emu_parse_u64(dash + 1, &done) < 0)
+            return emu_err_set(&r->err, 400, "invalid", "Invalid rewriteToken.");
+    }
+    if (emu_store_object_get(r->store, r->seg[1], src, tok ? tgen : *sgen, spc, &o, NULL, &r->err) <
+        0) {
+        if (tok && r->err.status == 404)
+            emu_err_set(&r->err, 410, "gone", "The rewrite token is no longer valid.");
+        return -1;
+    }
+    size = jget_u64(o, "size");
+    gen = jget_u64(o, "generation");
+    json_decref(o);
+    *sgen = gen; /* the final copy reads exactly this generation */
+    if (per == 0 || done + per >= size)
+        return 0;
+    snprintf(tbuf, sizeof(tbuf), "%llu-%llu", (unsigned long long)gen,
+             (unsigned long long)(done + per));
+    snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
+    snprintf(nb, sizeof(nb), "%llu", (unsigned long long)(done + per));
+    res = json_pack("{s:s, s:s, s:s, s:b, s:s}", "kind", "storage#rewriteResponse",
+                    "totalBytesRewritten", nb, "objectSize", sz, "done", 0, "rewriteToken", tbuf);
+    emu_req_json(r, 200, res);
+    return 0;
+}
+
 static enum MHD_Result do_rewrite(struct emu_req *r, const char *src, int rewrite)
 {
     struct emu_precond spc, dpc;
@@ -684,6 +733,10 @@ static enum MHD_Result do_rewrite(struct emu_req *r, const char *src, int rewrit
     if (parse_pc(r, "", &dpc) < 0 || parse_pc(r, "Source", &spc) < 0 ||
         parse_generation(r, "sourceGeneration", &sgen) < 0)
         return emu_req_error(r, &r->err);
+    if (rewrite && step_rewrite(r, src, &sgen, &spc) < 0)
+        return r->status ? MHD_YES : emu_req_error(r, &r->err);
+    if (r->status)
+        return MHD_YES; /* step_rewrite answered done:false */
     body = parse_body_json(r, 0);
     if (!body)
         return emu_req_error(r, &r->err);

@@ -31,5 +31,5 @@ endif()
 # The official gcloud CLI as a conformance client (skipped without gcloud).
 add_test(NAME emulator_gcloud
          COMMAND ${CMAKE_CURRENT_LIST_DIR}/emulator_gcloud.sh $<TARGET_FILE:wiggly-gcs-emulator>)
-set_tests_properties(emulator_gcloud PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600
+set_tests_properties(emulator_gcloud PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300
                                                 LABELS "emulator;gcloud")

@@ -113,6 +113,11 @@ static void expect_media(const struct tgcs *e, const char *bucket, const char *e
     free(got);
 }
 
+static size_t discard_cb(char *p, size_t sz, size_t n, void *ud)
+{
+    return sz * n;
+}
+
 static void fill_random(char *buf, size_t n, unsigned seed)
 {
     uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
@@ -699,6 +704,40 @@ static void test_rewrite_copy_compose(void **state)
                    "x?ifSourceGenerationMatch=1"),
            JH, "{}", 2, 412);
     expect("POST", url(&E, "/storage/v1/b/bkt/o/nope/rewriteTo/b/dst/o/x"), JH, "{}", 2, 404);
+    /* Multi-call rewrite: done:false + rewriteToken until the last call. */
+    {
+        const size_t M = 3 * 1048576 + 10;
+        char *big = malloc(M), tokq[128] = "";
+        int calls = 0;
+        fill_random(big, M, 5);
+        json_decref(put_media(&E, "bkt", "src%2Fbig", big, M, NULL, 200));
+        for (;;) {
+            j = req_json("POST",
+                         url(&E,
+                             "/storage/v1/b/bkt/o/src%%2Fbig/rewriteTo/b/dst/o/big?"
+                             "maxBytesRewrittenPerCall=1048576%s",
+                             tokq),
+                         JH, "{}", 2, 200);
+            calls++;
+            assert_int_equal(strtoull(jstr(j, "objectSize"), NULL, 10), M);
+            if (json_is_true(json_object_get(j, "done"))) {
+                assert_string_equal(jstr(json_object_get(j, "resource"), "name"), "big");
+                json_decref(j);
+                break;
+            }
+            assert_int_equal(strtoull(jstr(j, "totalBytesRewritten"), NULL, 10),
+                             (unsigned long long)calls * 1048576);
+            snprintf(tokq, sizeof(tokq), "&rewriteToken=%s", jstr(j, "rewriteToken"));
+            json_decref(j);
+            assert_true(calls < 10);
+        }
+        assert_int_equal(calls, 4);
+        expect_media(&E, "dst", "big", big, M);
+        expect("POST",
+               url(&E, "/storage/v1/b/bkt/o/src%%2Fbig/rewriteTo/b/dst/o/big?rewriteToken=junk"),
+               JH, "{}", 2, 400);
+        free(big);
+    }
     /* copyTo returns the object itself, with metadata overrides. */
     j = req_json("POST", url(&E, "/storage/v1/b/bkt/o/src%%2Fa.csv/copyTo/b/bkt/o/copy.csv"), JH,
                  "{\"contentType\":\"text/csv\"}", 26, 200);
@@ -1039,6 +1078,54 @@ static void test_partial_persist_and_corrupt(void **state)
     assert_int_equal(tgcs_stop_status(&e2), 0);
 }
 
+/* Concurrent create-only writers of one name: exactly one wins, the others
+ * get 412 (the check and the write are atomic). */
+static void test_concurrent_create_only(void **state)
+{
+    enum { W = 16 };
+    CURLM *m = curl_multi_init();
+    CURL *h[W];
+    char bodies[W][16];
+    struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: text/plain");
+    int running = 0, ok = 0, pre = 0;
+    size_t len;
+    char *got;
+    for (int i = 0; i < W; i++) {
+        snprintf(bodies[i], sizeof(bodies[i]), "writer-%02d", i);
+        h[i] = curl_easy_init();
+        curl_easy_setopt(h[i], CURLOPT_URL,
+                         url(&E, "/upload/storage/v1/b/bkt/o?uploadType=media&name=race&"
+                                 "ifGenerationMatch=0"));
+        curl_easy_setopt(h[i], CURLOPT_POSTFIELDS, bodies[i]);
+        curl_easy_setopt(h[i], CURLOPT_HTTPHEADER, hl);
+        curl_easy_setopt(h[i], CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h[i], CURLOPT_TIMEOUT, 60L);
+        curl_easy_setopt(h[i], CURLOPT_WRITEFUNCTION, discard_cb);
+        curl_multi_add_handle(m, h[i]);
+    }
+    do {
+        curl_multi_perform(m, &running);
+        if (running)
+            curl_multi_poll(m, NULL, 0, 1000, NULL);
+    } while (running);
+    for (int i = 0; i < W; i++) {
+        long st = 0;
+        curl_easy_getinfo(h[i], CURLINFO_RESPONSE_CODE, &st);
+        ok += st == 200;
+        pre += st == 412;
+        curl_multi_remove_handle(m, h[i]);
+        curl_easy_cleanup(h[i]);
+    }
+    curl_multi_cleanup(m);
+    curl_slist_free_all(hl);
+    assert_int_equal(ok, 1);
+    assert_int_equal(pre, W - 1);
+    got = get_media(&E, "bkt", "race", &len);
+    assert_int_equal(len, 9);
+    assert_memory_equal(got, "writer-", 7);
+    free(got);
+}
+
 static int setup(void **state)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1065,6 +1152,7 @@ int main(void)
         cmocka_unit_test(test_checksum_mismatch),
         cmocka_unit_test(test_malformed_multipart),
         cmocka_unit_test(test_preconditions),
+        cmocka_unit_test(test_concurrent_create_only),
         cmocka_unit_test(test_resumable_chunks),
         cmocka_unit_test(test_resumable_interrupted),
         cmocka_unit_test(test_list_paging),
