@@ -103,6 +103,7 @@ int audio_format_from_path(const char *path, enum audio_format *out);
 int audio_quality_parse(const char *name,
                         enum audio_quality *out); /* quick low medium high very-high */
 const char *audio_format_name(enum audio_format f);
+const char *audio_quality_name(enum audio_quality q);
 const char *audio_format_mime(enum audio_format f); /* e.g. "audio/flac" */
 
 /* One track through the chain, file to file. The output is written to
@@ -117,5 +118,36 @@ int audio_chain_run_mem(const void *in, size_t in_len, void **out, size_t *out_l
 
 /* Probe a file's format from its bytes (not its name). */
 int audio_probe_file(const char *path, struct audio_info *info, struct audio_error *err);
+
+/* Synthetic test audio, generated and encoded in chunks (a 60-minute track is
+ * never held in memory). */
+enum audio_signal {
+    AUDIO_SIG_SINE = 0, /* freq Hz on every channel */
+    AUDIO_SIG_SWEEP,    /* logarithmic, 20 Hz to 0.45 x rate */
+    AUDIO_SIG_NOISE,    /* white, uniform */
+    AUDIO_SIG_MUSIC,    /* chords, bass, melody, drums and a little noise */
+    AUDIO_SIG_SILENCE
+};
+
+/* Zero-initialised: a 1 kHz sine; set seconds, rate and channels. */
+struct audio_gen_spec {
+    enum audio_signal signal;
+    double freq;      /* sine: Hz, 0 = 1000 */
+    double amplitude; /* peak, 0 = 0.5 (-6 dBFS) */
+    double seconds;
+    int rate, channels;
+    uint64_t seed;
+    enum audio_format format; /* AUTO: from the path, FLAC in memory */
+    enum audio_sample sample;
+    double vbr_quality; /* as in struct audio_spec */
+    int bitrate_kbps;
+};
+
+/* "sine", "sine:440", "sweep", "noise", "music", "silence". */
+int audio_signal_parse(const char *text, struct audio_gen_spec *g);
+int audio_gen_file(const char *path, const struct audio_gen_spec *g, struct audio_error *err);
+/* *out is malloc'ed, owned by the caller. */
+int audio_gen_mem(void **out, size_t *out_len, const struct audio_gen_spec *g,
+                  struct audio_error *err);
 
 #endif

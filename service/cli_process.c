@@ -1,12 +1,171 @@
-/* cli_process.c: `wiggly process` (not built yet). */
+/* cli_process.c: `wiggly process IN OUT [options]`: one file through the
+ * audio chain, with a one-line summary on stdout. Exit codes: 0 done, 1 the
+ * work failed (reason on stderr), 2 bad usage. */
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "audio/audio.h"
 #include "service/cli.h"
+
+static const char process_usage[] =
+    "usage: wiggly process IN OUT [options]\n"
+    "\n"
+    "Decode IN (format detected from its bytes), apply a channel op, resample\n"
+    "and encode to OUT, streaming in chunks.\n"
+    "\n"
+    "  --rate R              output sample rate in Hz (default: keep)\n"
+    "  --channels C          mono | stereo | keep | N (N = 0-based channel to select)\n"
+    "  --format F            wav | flac | ogg | opus | mp3 (default: from OUT's extension)\n"
+    "  --bits B              16 | 24 | 32 (32 = float, WAV only; default 16)\n"
+    "  --quality Q           resampler: quick | low | medium | high | very-high (default high)\n"
+    "  --vbr-quality Q       Ogg Vorbis / Opus quality 0..1\n"
+    "  --bitrate KBPS        MP3 constant bitrate\n"
+    "  --features F.json     write duration, peak, RMS, loudness and true peak as JSON\n"
+    "  --help                this text\n";
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "wiggly process: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (try wiggly process --help)\n");
+    va_end(ap);
+    return 2;
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    int ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+    if (fclose(f) != 0)
+        ok = 0;
+    return ok ? 0 : -1;
+}
+
+/* Applies one option with its value to spec; returns 0 or the exit code. */
+static int process_option(const char *opt, const char *val, struct audio_spec *spec,
+                          const char **features)
+{
+    long v;
+    if (!strcmp(opt, "--rate")) {
+        if (parse_long(val, 1, 768000, &v))
+            return usage_error("bad --rate '%s'", val);
+        spec->rate = (int)v;
+    } else if (!strcmp(opt, "--channels")) {
+        if (!strcmp(val, "mono"))
+            spec->channels = AUDIO_CH_MONO;
+        else if (!strcmp(val, "stereo"))
+            spec->channels = AUDIO_CH_STEREO;
+        else if (!strcmp(val, "keep"))
+            spec->channels = AUDIO_CH_KEEP;
+        else if (!parse_long(val, 0, 1023, &v)) {
+            spec->channels = AUDIO_CH_SELECT;
+            spec->select_channel = (int)v;
+        } else
+            return usage_error("bad --channels '%s' (mono, stereo, keep or an index)", val);
+    } else if (!strcmp(opt, "--format")) {
+        if (audio_format_parse(val, &spec->format))
+            return usage_error("unknown --format '%s' (wav, flac, ogg, opus, mp3)", val);
+    } else if (!strcmp(opt, "--bits")) {
+        if (parse_long(val, 16, 32, &v) || (v != 16 && v != 24 && v != 32))
+            return usage_error("bad --bits '%s' (16, 24 or 32)", val);
+        spec->sample = v == 16 ? AUDIO_PCM_16 : v == 24 ? AUDIO_PCM_24 : AUDIO_FLOAT;
+    } else if (!strcmp(opt, "--quality")) {
+        if (audio_quality_parse(val, &spec->quality))
+            return usage_error("bad --quality '%s' (quick, low, medium, high, very-high)", val);
+    } else if (!strcmp(opt, "--vbr-quality")) {
+        char *end;
+        errno = 0;
+        double q = strtod(val, &end);
+        if (errno || end == val || *end || !(q >= 0 && q <= 1))
+            return usage_error("bad --vbr-quality '%s' (0..1)", val);
+        spec->vbr_quality = q;
+    } else if (!strcmp(opt, "--bitrate")) {
+        if (parse_long(val, 8, 320, &v))
+            return usage_error("bad --bitrate '%s' (8..320 kbps)", val);
+        spec->bitrate_kbps = (int)v;
+    } else if (!strcmp(opt, "--features")) {
+        *features = val;
+    } else {
+        return usage_error("unknown option '%s'", opt);
+    }
+    return 0;
+}
 
 int cli_process(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "wiggly process: not available in this build yet\n");
-    return 2;
+    struct audio_spec spec = {.quality = AUDIO_Q_HIGH, .vbr_quality = -1};
+    const char *pos[2] = {NULL, NULL}, *features = NULL;
+    int npos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(process_usage, stdout);
+            return 0;
+        }
+        if (!strncmp(a, "--", 2) && a[2]) {
+            char opt[32];
+            const char *eq = strchr(a, '='), *val;
+            size_t len = eq ? (size_t)(eq - a) : strlen(a);
+            if (len >= sizeof(opt))
+                return usage_error("unknown option '%s'", a);
+            memcpy(opt, a, len);
+            opt[len] = 0;
+            if (eq)
+                val = eq + 1;
+            else if (i + 1 < argc)
+                val = argv[++i];
+            else
+                return usage_error("option '%s' needs a value", a);
+            int rc = process_option(opt, val, &spec, &features);
+            if (rc)
+                return rc;
+            continue;
+        }
+        if (npos == 2)
+            return usage_error("unexpected argument '%s'", a);
+        pos[npos++] = a;
+    }
+    if (npos != 2)
+        return usage_error("needs IN and OUT");
+    if (spec.format == AUDIO_FMT_AUTO && audio_format_from_path(pos[1], &spec.format))
+        return usage_error("cannot tell the format from '%s': give --format", pos[1]);
+    spec.features = features != NULL;
+
+    struct audio_result res;
+    struct audio_error err = {0};
+    int rc = audio_chain_run_file(pos[0], pos[1], &spec, &res, &err);
+    if (rc) {
+        fprintf(stderr, "wiggly process: %s: %s\n", pos[0],
+                err.msg[0] ? err.msg : audio_strerror(rc));
+        remove(pos[1]);
+        return 1;
+    }
+    if (features && write_text(features, res.features_json) != 0) {
+        fprintf(stderr, "wiggly process: cannot write %s: %s\n", features, strerror(errno));
+        audio_result_cleanup(&res);
+        return 1;
+    }
+    printf("%s: %d Hz %d ch %.3f s -> %s: %d Hz %d ch %.3f s (%s)\n", pos[0], res.in.rate,
+           res.in.channels, (double)res.in.frames / res.in.rate, pos[1], res.out.rate,
+           res.out.channels, res.seconds, audio_format_name(res.out.format));
+    audio_result_cleanup(&res);
+    return 0;
 }

@@ -1,0 +1,78 @@
+/* audio_int.h: internals shared by the audio module's .c files (audio__ names).
+ * Not part of the public contract. */
+#ifndef WIGGLY_AUDIO_INT_H
+#define WIGGLY_AUDIO_INT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sndfile.h>
+
+#include "audio/audio.h"
+
+/* Frames per chunk through the chain. 4096 keeps every buffer small (tens of
+ * KiB) while amortising per-call overhead in libsndfile and soxr. */
+#define AUDIO__CHUNK_FRAMES 4096
+/* Most channels any stage accepts (libsndfile's own limit is 1024). */
+#define AUDIO__MAX_CHANNELS 256
+
+/* Sets err (if any) and returns code. printf-style message. */
+int audio__fail(struct audio_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A source or sink of bytes behind libsndfile's virtual I/O: either a
+ * borrowed read-only memory buffer, a growable owned write buffer, or a file
+ * descriptor. */
+struct audio__vio {
+    int fd; /* -1 when memory */
+    const unsigned char *rd;
+    unsigned char *wr; /* owned, when writing to memory */
+    size_t len, cap;
+    int64_t pos;
+    int64_t fd_len;
+};
+extern SF_VIRTUAL_IO audio__vio_ops;
+
+/* Opens through libsndfile under the module's open mutex, converting
+ * libsndfile's process-global open error into a project code and message.
+ * Returns 0 or a code. mode is SFM_READ or SFM_WRITE; info->format = 0 for reading (detect). */
+int audio__sf_open(struct audio__vio *v, int mode, SF_INFO *info, const char *what, SNDFILE **out,
+                   struct audio_error *err);
+
+/* A WAVE header's own claim about its data chunk (see wavclaim.c). */
+struct audio__wav_claim {
+    int found;
+    uint64_t data_offset, data_bytes, frames;
+};
+/* Returns 1 and fills out when v starts with a RIFF/RF64 WAVE header whose
+ * data chunk size is known, else 0. Leaves v at offset 0. */
+int audio__wav_claim(struct audio__vio *v, struct audio__wav_claim *out);
+
+/* Maps libsndfile's major format to ours (AUDIO_FMT_AUTO when other). */
+enum audio_format audio__format_from_sf(int sf_format);
+
+/* Writing side: the libsndfile format for an output spec, or a negative code. */
+int audio__sf_format_for(enum audio_format f, enum audio_sample s, int rate, int channels,
+                         int *sf_format, struct audio_error *err);
+/* Opus accepts only 8, 12, 16, 24 and 48 kHz. */
+int audio__opus_rate_ok(int rate);
+/* Applies encoder options (quality, bitrate, clipping) to an open writer. */
+int audio__sf_configure_writer(SNDFILE *sf, const SF_INFO *info, enum audio_format f,
+                               double vbr_quality, int bitrate_kbps, struct audio_error *err);
+
+/* Feature accumulator: peak, RMS, loudness, true peak. */
+struct audio__features;
+int audio__features_create(struct audio__features **out, int rate, int channels);
+void audio__features_add(struct audio__features *f, const float *buf, size_t frames);
+/* Returns malloc'ed JSON, NULL on ENOMEM. */
+char *audio__features_json(struct audio__features *f);
+void audio__features_destroy(struct audio__features *f);
+
+/* Opens path read-only into v (fd-backed); *size = its length. */
+int audio__open_input_fd(const char *path, struct audio__vio *v, uint64_t *size,
+                         struct audio_error *err);
+/* Writes `frames` frames to sf, converting short writes to an error. */
+int audio__sf_write(SNDFILE *sf, const float *buf, size_t frames, struct audio_error *err);
+
+#endif

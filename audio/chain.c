@@ -1,0 +1,519 @@
+/* chain.c: one track through decode -> channel op -> resample -> encode
+ * (+ features), AUDIO__CHUNK_FRAMES at a time. Memory use is bounded by the
+ * chunk buffers, soxr's filter state and the codecs' own state: it does not
+ * depend on the track's length (the memory path's output buffer aside).
+ * No locks besides the libsndfile open lock taken in sfio.c. */
+#include "audio/audio_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <soxr.h>
+
+/* A compressed byte can carry at most this many decoded samples (FLAC of
+ * digital silence reaches a few hundred); beyond it a header's claim, or the
+ * decoded stream itself, counts as larger than max_input_bytes allows. */
+#define AUDIO__MAX_EXPANSION 4096
+
+struct chain {
+    SNDFILE *in, *out;
+    SF_INFO ii, oi;
+    soxr_t soxr;
+    float *inbuf, *chbuf, *rsbuf;
+    size_t rs_cap;                     /* frames */
+    float mix[2][AUDIO__MAX_CHANNELS]; /* stereo downmix gains */
+    struct audio__features *feat;
+    int64_t in_frames, out_frames;
+};
+
+static void chain_cleanup(struct chain *c)
+{
+    if (c->in)
+        sf_close(c->in);
+    if (c->out)
+        sf_close(c->out);
+    soxr_delete(c->soxr);
+    free(c->inbuf);
+    free(c->chbuf);
+    free(c->rsbuf);
+    audio__features_destroy(c->feat);
+}
+
+/* Downmix gains for more than two channels, assuming the WAVE/SMPTE channel
+ * order (L R C LFE BL BR SL SR, quad = L R BL BR) and ITU-R BS.775 weights:
+ * centre and surrounds at -3 dB, LFE dropped, normalised so that a full-scale
+ * signal on every channel stays full scale. Beyond 8 channels: even channels
+ * left, odd channels right. */
+static void stereo_gains(struct chain *c, int n)
+{
+    const double g = 0.70710678118654752;
+    static const char *const layouts[] = {"",      "",       "",        "LRC",     "LRlr",
+                                          "LRClr", "LRCElr", "LRCEcsS", "LRCElrsS"};
+    for (int i = 0; i < n; i++) {
+        double l = 0, r = 0;
+        char pos = n <= 8 ? layouts[n][i] : (i % 2 ? 'R' : 'L');
+        switch (pos) {
+        case 'L':
+            l = 1;
+            break;
+        case 'R':
+            r = 1;
+            break;
+        case 'C':
+            l = r = g;
+            break;
+        case 'c': /* back centre */
+            l = r = 0.5;
+            break;
+        case 'l':
+        case 's':
+            l = g;
+            break;
+        case 'r':
+        case 'S':
+            r = g;
+            break;
+        default: /* 'E': LFE */
+            break;
+        }
+        c->mix[0][i] = (float)l;
+        c->mix[1][i] = (float)r;
+    }
+    for (int side = 0; side < 2; side++) {
+        double sum = 0;
+        for (int i = 0; i < n; i++)
+            sum += c->mix[side][i];
+        for (int i = 0; i < n; i++)
+            c->mix[side][i] = (float)(c->mix[side][i] / sum);
+    }
+}
+
+/* The channel op: returns the buffer holding the result (in place when the
+ * output is not wider than the input). */
+static float *channel_op(struct chain *c, const struct audio_spec *spec, float *in, size_t n)
+{
+    int ic = c->ii.channels;
+    switch (spec->channels) {
+    case AUDIO_CH_KEEP:
+        return in;
+    case AUDIO_CH_MONO:
+        if (ic == 1)
+            return in;
+        if (ic == 2) {
+            for (size_t f = 0; f < n; f++)
+                in[f] = (in[2 * f] + in[2 * f + 1]) * 0.5f;
+        } else {
+            float k = 1.0f / (float)ic;
+            for (size_t f = 0; f < n; f++) {
+                float s = 0;
+                for (int ch = 0; ch < ic; ch++)
+                    s += in[f * (size_t)ic + (size_t)ch];
+                in[f] = s * k;
+            }
+        }
+        return in;
+    case AUDIO_CH_SELECT:
+        if (ic == 1)
+            return in;
+        for (size_t f = 0; f < n; f++)
+            in[f] = in[f * (size_t)ic + (size_t)spec->select_channel];
+        return in;
+    case AUDIO_CH_STEREO:
+        if (ic == 2)
+            return in;
+        if (ic == 1) {
+            for (size_t f = 0; f < n; f++)
+                c->chbuf[2 * f] = c->chbuf[2 * f + 1] = in[f];
+            return c->chbuf;
+        }
+        for (size_t f = 0; f < n; f++) {
+            float l = 0, r = 0;
+            const float *x = in + f * (size_t)ic;
+            for (int ch = 0; ch < ic; ch++) {
+                l += c->mix[0][ch] * x[ch];
+                r += c->mix[1][ch] * x[ch];
+            }
+            in[2 * f] = l;
+            in[2 * f + 1] = r;
+        }
+        return in;
+    }
+    return in;
+}
+
+static int emit(struct chain *c, const float *buf, size_t n, struct audio_error *err)
+{
+    if (n == 0)
+        return 0;
+    if (c->feat)
+        audio__features_add(c->feat, buf, n);
+    c->out_frames += (int64_t)n;
+    return audio__sf_write(c->out, buf, n, err);
+}
+
+static int resample(struct chain *c, const float *in, size_t n, struct audio_error *err)
+{
+    int och = c->oi.channels;
+    /* in == NULL flushes soxr: call until it has nothing left. */
+    for (;;) {
+        size_t idone = 0, odone = 0;
+        soxr_error_t e =
+            soxr_process(c->soxr, in, n, in ? &idone : NULL, c->rsbuf, c->rs_cap, &odone);
+        if (e)
+            return audio__fail(err, AUDIO_EINTERNAL, "resampler: %s", e);
+        int rc = emit(c, c->rsbuf, odone, err);
+        if (rc)
+            return rc;
+        if (in) {
+            in += idone * (size_t)och;
+            n -= idone;
+            if (n == 0)
+                return 0;
+        } else if (odone == 0) {
+            return 0;
+        }
+    }
+}
+
+static const char *sf_major_name(int format)
+{
+    switch (audio__format_from_sf(format)) {
+    case AUDIO_FMT_WAV:
+        return "WAV";
+    case AUDIO_FMT_FLAC:
+        return "FLAC";
+    case AUDIO_FMT_OGG:
+        return "Ogg Vorbis";
+    case AUDIO_FMT_OPUS:
+        return "Opus";
+    case AUDIO_FMT_MP3:
+        return "MP3";
+    case AUDIO_FMT_AUTO:
+        break;
+    }
+    SF_FORMAT_INFO fi = {.format = format & SF_FORMAT_TYPEMASK};
+    if (sf_command(NULL, SFC_GET_FORMAT_INFO, &fi, sizeof(fi)) == 0 && fi.name)
+        return fi.name;
+    return "audio";
+}
+
+static int check_input(struct chain *c, const struct audio__wav_claim *claim, uint64_t in_size,
+                       const struct audio_spec *spec, struct audio_error *err)
+{
+    SF_INFO *ii = &c->ii;
+    struct audio__wav_claim wc = *claim;
+    if (wc.found && wc.data_bytes > in_size - wc.data_offset) {
+        if (spec->max_input_bytes && wc.data_bytes > spec->max_input_bytes)
+            return audio__fail(err, AUDIO_ETOOBIG,
+                               "input larger than limit: WAV header claims %llu frames (%llu "
+                               "bytes > %llu)",
+                               (unsigned long long)wc.frames, (unsigned long long)wc.data_bytes,
+                               (unsigned long long)spec->max_input_bytes);
+        return audio__fail(err, AUDIO_ECORRUPT,
+                           "malformed header: WAV claims %llu frames but the input holds %llu",
+                           (unsigned long long)wc.frames, (unsigned long long)ii->frames);
+    }
+    if (ii->channels < 1)
+        return audio__fail(err, AUDIO_ECORRUPT, "malformed header: %d channels", ii->channels);
+    if (ii->channels > AUDIO__MAX_CHANNELS)
+        return audio__fail(err, AUDIO_EUNSUPPORTED, "unsupported: %d channels (at most %d)",
+                           ii->channels, AUDIO__MAX_CHANNELS);
+    if (ii->samplerate < 1 || ii->samplerate > 1000000)
+        return audio__fail(err, AUDIO_ECORRUPT, "malformed header: sample rate %d", ii->samplerate);
+    if (ii->frames <= 0 || ii->frames == SF_COUNT_MAX)
+        return 0;
+    /* For uncompressed PCM the claim can be checked against the bytes. */
+    int sub = ii->format & SF_FORMAT_SUBMASK, major = ii->format & SF_FORMAT_TYPEMASK, bps = 0;
+    int pcm_container = major == SF_FORMAT_WAV || major == SF_FORMAT_WAVEX ||
+                        major == SF_FORMAT_RF64 || major == SF_FORMAT_W64 ||
+                        major == SF_FORMAT_AIFF || major == SF_FORMAT_AU || major == SF_FORMAT_CAF;
+    if (!pcm_container)
+        bps = 0;
+    else if (sub == SF_FORMAT_PCM_16)
+        bps = 2;
+    else if (sub == SF_FORMAT_PCM_24)
+        bps = 3;
+    else if (sub == SF_FORMAT_PCM_32 || sub == SF_FORMAT_FLOAT)
+        bps = 4;
+    else if (sub == SF_FORMAT_DOUBLE)
+        bps = 8;
+    if (bps && (uint64_t)ii->frames > in_size / ((uint64_t)bps * (uint64_t)ii->channels))
+        return audio__fail(err, AUDIO_ECORRUPT,
+                           "malformed header: claims %lld frames but the input holds %llu bytes",
+                           (long long)ii->frames, (unsigned long long)in_size);
+    if (spec->max_input_bytes &&
+        (uint64_t)ii->frames / AUDIO__MAX_EXPANSION * (uint64_t)ii->channels >
+            spec->max_input_bytes)
+        return audio__fail(err, AUDIO_ETOOBIG,
+                           "input larger than limit: header claims %lld frames of %d channels",
+                           (long long)ii->frames, ii->channels);
+    return 0;
+}
+
+static int check_spec(const struct audio_spec *spec, struct audio_error *err)
+{
+    if ((unsigned)spec->channels > AUDIO_CH_SELECT)
+        return audio__fail(err, AUDIO_EINVAL, "invalid channel op %d", (int)spec->channels);
+    if ((unsigned)spec->quality > AUDIO_Q_VERY_HIGH)
+        return audio__fail(err, AUDIO_EINVAL, "invalid resampler quality %d", (int)spec->quality);
+    if ((unsigned)spec->sample > AUDIO_FLOAT)
+        return audio__fail(err, AUDIO_EINVAL, "invalid sample format %d", (int)spec->sample);
+    if (spec->rate < 0 || spec->rate > 768000)
+        return audio__fail(err, AUDIO_EINVAL, "invalid output rate %d", spec->rate);
+    if (spec->channels == AUDIO_CH_SELECT && spec->select_channel < 0)
+        return audio__fail(err, AUDIO_EINVAL, "invalid channel index %d", spec->select_channel);
+    if (spec->bitrate_kbps < 0)
+        return audio__fail(err, AUDIO_EINVAL, "invalid bitrate %d", spec->bitrate_kbps);
+    return 0;
+}
+
+static int create_resampler(struct chain *c, enum audio_quality q, struct audio_error *err)
+{
+    static const unsigned long recipes[] = {SOXR_QQ, SOXR_LQ, SOXR_MQ, SOXR_HQ, SOXR_VHQ};
+    soxr_error_t e = NULL;
+    soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+    soxr_quality_spec_t qs = soxr_quality_spec(recipes[q], 0);
+    soxr_runtime_spec_t rt = soxr_runtime_spec(1);
+    c->soxr = soxr_create(c->ii.samplerate, c->oi.samplerate, (unsigned)c->oi.channels, &e, &io,
+                          &qs, &rt);
+    if (!c->soxr || e)
+        return audio__fail(err, AUDIO_EINTERNAL, "resampler: %s", e ? e : "create failed");
+    double ratio = (double)c->oi.samplerate / c->ii.samplerate;
+    c->rs_cap = (size_t)(AUDIO__CHUNK_FRAMES * ratio) + 256;
+    c->rsbuf = malloc(c->rs_cap * (size_t)c->oi.channels * sizeof(float));
+    if (!c->rsbuf)
+        return audio__fail(err, AUDIO_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* The chain over two opened byte endpoints. `fmt` is already resolved. */
+static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio *vout,
+                     enum audio_format fmt, const struct audio_spec *spec, struct audio_result *res,
+                     struct audio_error *err)
+{
+    struct chain c;
+    memset(&c, 0, sizeof(c));
+    int rc = check_spec(spec, err);
+    if (rc)
+        return rc;
+    if (in_size == 0)
+        return audio__fail(err, AUDIO_ENOTAUDIO, "not an audio file: empty input");
+    if (spec->max_input_bytes && in_size > spec->max_input_bytes)
+        return audio__fail(err, AUDIO_ETOOBIG, "input larger than limit: %llu bytes > %llu",
+                           (unsigned long long)in_size, (unsigned long long)spec->max_input_bytes);
+    /* Before libsndfile opens it: the claim check moves the read position. */
+    struct audio__wav_claim claim;
+    audio__wav_claim(vin, &claim);
+    rc = audio__sf_open(vin, SFM_READ, &c.ii, "input", &c.in, err);
+    if (rc)
+        return rc;
+    rc = check_input(&c, &claim, in_size, spec, err);
+    if (rc)
+        goto out;
+
+    int ic = c.ii.channels, oc = ic;
+    if (spec->channels == AUDIO_CH_MONO || spec->channels == AUDIO_CH_SELECT)
+        oc = 1;
+    else if (spec->channels == AUDIO_CH_STEREO)
+        oc = 2;
+    if (spec->channels == AUDIO_CH_SELECT && spec->select_channel >= ic) {
+        rc = audio__fail(err, AUDIO_EINVAL, "channel %d selected but the input has %d channels",
+                         spec->select_channel, ic);
+        goto out;
+    }
+    if (spec->channels == AUDIO_CH_STEREO && ic > 2)
+        stereo_gains(&c, ic);
+    int orate = spec->rate ? spec->rate : c.ii.samplerate;
+    /* Opus only runs at five rates: "keep" means its native 48 kHz. */
+    if (fmt == AUDIO_FMT_OPUS && !spec->rate && !audio__opus_rate_ok(orate))
+        orate = 48000;
+    c.oi.samplerate = orate;
+    c.oi.channels = oc;
+    rc = audio__sf_format_for(fmt, spec->sample, orate, oc, &c.oi.format, err);
+    if (rc)
+        goto out;
+    rc = audio__sf_open(vout, SFM_WRITE, &c.oi, "output", &c.out, err);
+    if (rc)
+        goto out;
+    rc = audio__sf_configure_writer(c.out, &c.oi, fmt, spec->vbr_quality, spec->bitrate_kbps, err);
+    if (rc)
+        goto out;
+    c.inbuf = malloc((size_t)AUDIO__CHUNK_FRAMES * (size_t)ic * sizeof(float));
+    c.chbuf = oc > ic ? malloc((size_t)AUDIO__CHUNK_FRAMES * (size_t)oc * sizeof(float)) : NULL;
+    if (!c.inbuf || (oc > ic && !c.chbuf)) {
+        rc = audio__fail(err, AUDIO_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (orate != c.ii.samplerate && (rc = create_resampler(&c, spec->quality, err)))
+        goto out;
+    if (spec->features && audio__features_create(&c.feat, orate, oc)) {
+        rc = audio__fail(err, AUDIO_ENOMEM, "out of memory");
+        goto out;
+    }
+
+    uint64_t max_samples =
+        spec->max_input_bytes ? spec->max_input_bytes * AUDIO__MAX_EXPANSION : UINT64_MAX;
+    for (;;) {
+        sf_count_t n = sf_readf_float(c.in, c.inbuf, AUDIO__CHUNK_FRAMES);
+        if (n <= 0)
+            break;
+        c.in_frames += n;
+        if ((uint64_t)c.in_frames * (uint64_t)ic > max_samples) {
+            rc = audio__fail(err, AUDIO_ETOOBIG,
+                             "input larger than limit: decodes to more than %llu samples",
+                             (unsigned long long)max_samples);
+            goto out;
+        }
+        float *x = channel_op(&c, spec, c.inbuf, (size_t)n);
+        rc = c.soxr ? resample(&c, x, (size_t)n, err) : emit(&c, x, (size_t)n, err);
+        if (rc)
+            goto out;
+    }
+    if (c.ii.frames > 0 && c.ii.frames != SF_COUNT_MAX && c.in_frames < c.ii.frames) {
+        rc =
+            audio__fail(err, AUDIO_ECORRUPT, "truncated %s stream at frame %lld (of %lld)",
+                        sf_major_name(c.ii.format), (long long)c.in_frames, (long long)c.ii.frames);
+        goto out;
+    }
+    int sferr = sf_error(c.in);
+    if (sferr != SF_ERR_NO_ERROR) {
+        rc = audio__fail(err, AUDIO_ECORRUPT, "corrupt %s stream at frame %lld: %s",
+                         sf_major_name(c.ii.format), (long long)c.in_frames, sf_strerror(c.in));
+        goto out;
+    }
+    if (c.soxr && (rc = resample(&c, NULL, 0, err)))
+        goto out;
+    int cerr = sf_close(c.out);
+    c.out = NULL;
+    if (cerr) {
+        rc = audio__fail(err, AUDIO_EIO, "cannot finish the output: %s", sf_error_number(cerr));
+        goto out;
+    }
+    if (res) {
+        memset(res, 0, sizeof(*res));
+        res->in.rate = c.ii.samplerate;
+        res->in.channels = ic;
+        res->in.frames = c.in_frames;
+        res->in.format = audio__format_from_sf(c.ii.format);
+        res->out.rate = orate;
+        res->out.channels = oc;
+        res->out.frames = c.out_frames;
+        res->out.format = fmt;
+        res->seconds = (double)c.out_frames / orate;
+        if (c.feat && !(res->features_json = audio__features_json(c.feat))) {
+            rc = audio__fail(err, AUDIO_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+out:
+    chain_cleanup(&c);
+    return rc;
+}
+
+void audio_result_cleanup(struct audio_result *r)
+{
+    if (!r)
+        return;
+    free(r->features_json);
+    r->features_json = NULL;
+}
+
+int audio__open_input_fd(const char *path, struct audio__vio *v, uint64_t *size,
+                         struct audio_error *err)
+{
+    memset(v, 0, sizeof(*v));
+    v->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (v->fd < 0)
+        return audio__fail(err, AUDIO_EIO, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(v->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(v->fd);
+        v->fd = -1;
+        return audio__fail(err, AUDIO_EIO, "cannot read %s: not a regular file", path);
+    }
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+int audio_chain_run_file(const char *in_path, const char *out_path, const struct audio_spec *spec,
+                         struct audio_result *res, struct audio_error *err)
+{
+    if (!in_path || !out_path || !spec)
+        return audio__fail(err, AUDIO_EINVAL, "missing argument");
+    enum audio_format fmt = spec->format;
+    if (fmt == AUDIO_FMT_AUTO && audio_format_from_path(out_path, &fmt) != 0)
+        fmt = AUDIO_FMT_FLAC;
+    struct audio__vio vin, vout;
+    uint64_t size = 0;
+    int rc = audio__open_input_fd(in_path, &vin, &size, err);
+    if (rc)
+        return rc;
+    memset(&vout, 0, sizeof(vout));
+    vout.fd = open(out_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (vout.fd < 0) {
+        rc = audio__fail(err, AUDIO_EIO, "cannot create %s: %s", out_path, strerror(errno));
+        close(vin.fd);
+        return rc;
+    }
+    rc = chain_run(&vin, size, &vout, fmt, spec, res, err);
+    close(vin.fd);
+    if (close(vout.fd) != 0 && rc == 0)
+        rc = audio__fail(err, AUDIO_EIO, "cannot write %s: %s", out_path, strerror(errno));
+    return rc;
+}
+
+int audio_chain_run_mem(const void *in, size_t in_len, void **out, size_t *out_len,
+                        const struct audio_spec *spec, struct audio_result *res,
+                        struct audio_error *err)
+{
+    if ((!in && in_len) || !out || !out_len || !spec)
+        return audio__fail(err, AUDIO_EINVAL, "missing argument");
+    *out = NULL;
+    *out_len = 0;
+    enum audio_format fmt = spec->format == AUDIO_FMT_AUTO ? AUDIO_FMT_FLAC : spec->format;
+    struct audio__vio vin = {.fd = -1, .rd = in, .len = in_len};
+    struct audio__vio vout = {.fd = -1};
+    int rc = chain_run(&vin, in_len, &vout, fmt, spec, res, err);
+    if (rc) {
+        free(vout.wr);
+        return rc;
+    }
+    *out = vout.wr;
+    *out_len = vout.len;
+    return 0;
+}
+
+int audio_probe_file(const char *path, struct audio_info *info, struct audio_error *err)
+{
+    struct audio__vio v;
+    uint64_t size = 0;
+    int rc = audio__open_input_fd(path, &v, &size, err);
+    if (rc)
+        return rc;
+    if (size == 0) {
+        close(v.fd);
+        return audio__fail(err, AUDIO_ENOTAUDIO, "not an audio file: empty input");
+    }
+    SF_INFO si;
+    memset(&si, 0, sizeof(si));
+    SNDFILE *sf = NULL;
+    rc = audio__sf_open(&v, SFM_READ, &si, path, &sf, err);
+    if (rc) {
+        close(v.fd);
+        return rc;
+    }
+    if (info) {
+        info->rate = si.samplerate;
+        info->channels = si.channels;
+        info->frames = si.frames == SF_COUNT_MAX ? -1 : si.frames;
+        info->format = audio__format_from_sf(si.format);
+    }
+    sf_close(sf);
+    close(v.fd);
+    return 0;
+}
