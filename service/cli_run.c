@@ -3,6 +3,7 @@
  * events are a file or --ids is given, else the Pub/Sub service loop. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -95,7 +96,15 @@ int cli_run(int argc, char **argv)
         return 2;
     }
     batch = ids || cfg->events.kind == CFG_EVENTS_FILE;
-    svc_log_init(lf, stderr, batch && isatty(STDERR_FILENO) ? SVC_WARNING : SVC_INFO);
+    {
+        const char *lvl = getenv("WIGGLY_LOG_LEVEL");
+        enum svc_severity min = batch && isatty(STDERR_FILENO) ? SVC_WARNING : SVC_INFO;
+        if (lvl && !strcmp(lvl, "debug"))
+            min = SVC_DEBUG;
+        else if (lvl && !strcmp(lvl, "warning"))
+            min = SVC_WARNING;
+        svc_log_init(lf, stderr, min);
+    }
     memset(&o, 0, sizeof(o));
     o.cfg = cfg;
     o.ids = ids;

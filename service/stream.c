@@ -391,6 +391,8 @@ static void on_pull(void *ud, const struct gcp_error *err, const struct gcp_pubs
         return;
     }
     s->pull_failures = 0;
+    svc_log(SVC_DEBUG, SVC_LOG_FIELDS_NONE, "pulled %zu messages (%zu in flight)", n,
+            s->n_in_flight);
     if (n)
         fresh = calloc(n, sizeof(*fresh));
     for (size_t i = 0; i < n; i++) {
