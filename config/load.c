@@ -69,7 +69,7 @@ static int fail(struct ctx *c, const char *path, int at_key, const char *fmt, ..
             break;
         char *cut = strrchr(p, '.');
         char *br = strrchr(p, '[');
-        if (br > cut)
+        if (br && (!cut || br > cut))
             cut = br;
         if (cut)
             *cut = '\0';
@@ -910,6 +910,17 @@ static int load_root(struct ctx *c, json_t *root)
 
     if (!j->features.location && !(j->features.location = xstrdup(j->output.location)))
         return fail(c, "", 0, "out of memory");
+    /* Objects that would overwrite each other. */
+    if (strcmp(j->input.location, j->output.location) == 0 &&
+        strcmp(j->input.suffix, j->output.suffix) == 0)
+        return fail(c, "output.location", 0,
+                    "\"output\" has the same location and suffix as \"input\": the job would "
+                    "overwrite its input");
+    if (j->features.enabled && strcmp(j->features.location, j->output.location) == 0 &&
+        strcmp(j->features.suffix, j->output.suffix) == 0)
+        return fail(c, json_object_get(root, "features") ? "features" : "output.location", 0,
+                    "\"features\" has the same location and suffix as \"output\": features "
+                    "would overwrite the audio");
     if (j->runtime.workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         j->runtime.workers = n < 1 ? 1 : n > 1024 ? 1024 : (int)n;

@@ -190,7 +190,12 @@ static void scan_children(struct scan *sc, const char *path, int depth, int is_o
         } else {
             snprintf(child, sizeof(child), "%s[%zu]", path, index++);
         }
+        size_t before = sc->i;
         scan_value(sc, child, depth + 1, kl, kc);
+        if (sc->i == before) { /* not JSON: never loop on the same byte */
+            sc->failed = 1;
+            return;
+        }
     }
 }
 

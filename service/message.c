@@ -70,7 +70,7 @@ static size_t utf8_check(const unsigned char *p, size_t len)
 
 static int is_space(char c)
 {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
 /* Deepest nesting of objects and arrays, outside strings. */
@@ -540,6 +540,10 @@ enum svc_pre svc_decide_pre(struct svc_message *m, const struct svc_job_view *jo
                             size_t why_len)
 {
     say(why, why_len, "%s", "");
+    if (!m || !job || !job->name) {
+        say(why, why_len, "no message or no job name");
+        return SVC_PRE_DEAD_BAD;
+    }
     /* 1. Recipients. */
     if (m->limited) {
         if (!is_recipient(m, job->name)) {

@@ -47,7 +47,9 @@ struct svc_message {
  * separate (svc_element_check). */
 int svc_message_decode(const void *data, size_t len, struct svc_message *m, char *why,
                        size_t why_len);
-/* malloc'ed JSON text (NUL-terminated); *len without the NUL. */
+/* malloc'ed JSON text (NUL-terminated); *len without the NUL (len may be
+ * NULL). NULL when m has no element, a string is not valid UTF-8, or out of
+ * memory. */
 char *svc_message_encode(const struct svc_message *m, size_t *len);
 void svc_message_cleanup(struct svc_message *m);
 /* Deep copy. */
@@ -86,8 +88,12 @@ enum svc_post svc_decide_post(const struct svc_message *m, const struct svc_job_
                               int output_exists, int input_exists, int has_parent);
 
 /* The message to publish to the parent's topic for a bottom-up trigger:
- * recipients limited to [existing..., parent, this job],
- * trigger_children_of = this job. */
+ * recipients limited to [existing..., parent, this job] (existing ones only
+ * if in was limited; deduplicated), trigger_children_of = this job; element,
+ * force, ping and audit copied. out is initialised here (release with
+ * svc_message_cleanup); in is not changed.
+ * The audit trail is the loop guard's only memory: add this job
+ * (svc_message_audit_add) to every message it publishes, triggers included. */
 int svc_message_make_trigger(struct svc_message *out, const struct svc_message *in,
                              const char *parent, const char *job);
 

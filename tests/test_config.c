@@ -365,7 +365,20 @@ static void test_bad_values(void **state)
     ONE("\"listen\": \"h:80x\"", "\"h:80x\"", "port must be a number");
     ONE("\"listen\": \"h:65536\"", "\"h:65536\"", "port must be 0 to 65535");
     ONE("\"project\": \"a/b\"", "\"a/b\"", "\"project\" must be a non-empty project ID");
+    ONE("\"features\": {\"enabled\": true, \"suffix\": \"\"}", "{\"enabled",
+        "\"features\" has the same location and suffix as \"output\"");
 #undef ONE
+    t = "{\"job\": \"a\", \"events\": {\"file\": \"-\"}, \"input\": {\"location\": "
+        "\"gs://bkt/x/\"},\n\"output\": {\"location\": \"gs://bkt/x\"}}";
+    expect_err(t, CFG_EINVALID, "2:24",
+               "\"output\" has the same location and suffix as \"input\": the job would "
+               "overwrite its input");
+    /* Same location with another suffix, or features off, is fine. */
+    struct cfg_job *j = load_ok("{\"job\": \"a\", \"events\": {\"file\": \"-\"}, "
+                                "\"input\": {\"location\": \"gs://bkt/x/\", \"suffix\": "
+                                "\".wav\"}, \"output\": {\"location\": \"gs://bkt/x\", "
+                                "\"suffix\": \".json\"}, \"features\": {\"enabled\": false}}");
+    cfg_job_destroy(j);
     t = "{\"job\": \"\"}";
     expect_err_at(t, "\"\"", 0, "\"job\" must be 1 to 63 characters, got 0");
     t = "{\"job\": \"a\", \"events\": {\"file\": \"\"}}";
@@ -451,6 +464,41 @@ static void test_load_file(void **state)
     assert_string_equal(j->events.file, "ids.txt");
     assert_string_equal(j->output.location, "file:///o/");
     cfg_job_destroy(j);
+
+    /* One crafted file per error class, with the whole message asserted. */
+    static const struct {
+        const char *text;
+        int code;
+        const char *msg; /* after "path:" */
+    } cases[] = {
+        {"{\n  \"job\": \"a\"\n  \"events\": {}\n}\n", CFG_ESYNTAX,
+         "3:10: '}' expected near '\"events\"'"},
+        {"{\n  \"job\": \"a\",\n  \"evnets\": {}\n}\n", CFG_EINVALID,
+         "3:3: unknown key \"evnets\""},
+        {"{\n  \"job\": [\"a\"]\n}\n", CFG_EINVALID,
+         "2:10: \"job\" must be a string, not an array"},
+        {"{\"job\": \"a\",\n \"events\": {\"file\": \"-\"},\n \"input\": {}}", CFG_EINVALID,
+         "3:11: missing required key \"input.location\""},
+        {"{\"job\": \"a\",\n \"events\": {\"file\": \"-\"},\n \"input\": {\"location\": "
+         "\"gs://x/\"}}",
+         CFG_EINVALID,
+         "3:24: \"input.location\": \"gs://x/\" bucket name must be 3 to 63 "
+         "characters"},
+        {"{\"job\": \"a\",\n \"events\": {\"file\": \"${WIGGLY_T_NOPE}\"}}", CFG_EINVALID,
+         "2:21: \"events.file\": environment variable WIGGLY_T_NOPE is not set (use "
+         "${WIGGLY_T_NOPE:-default})"},
+    };
+    unsetenv("WIGGLY_T_NOPE");
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(cases[k].text, f);
+        fclose(f);
+        assert_int_equal(cfg_load(path, &j, &err), cases[k].code);
+        assert_null(j);
+        snprintf(want, sizeof(want), "%s:%s", path, cases[k].msg);
+        assert_string_equal(err.msg, want);
+    }
     unlink(path);
 
     assert_int_equal(cfg_load(path, &j, &err), CFG_EIO);
@@ -549,6 +597,82 @@ static void test_examples(void **state)
                                     "environment variable BUCKET is not set"));
 }
 
+static uint32_t rng_next(uint32_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+    return *x;
+}
+
+/* Deterministic mutations of a full config: each load either succeeds or
+ * fails with "t.json:LINE:COL: " inside the text, never crashes or leaks. */
+static void test_mutations(void **state)
+{
+    (void)state;
+    static const char seed[] =
+        "{\"job\": \"j\", \"project\": \"p1\",\n"
+        " \"events\": {\"subscription\": \"projects/p1/subscriptions/sub\"},\n"
+        " \"input\": {\"location\": \"gs://bkt/in/\", \"suffix\": \".wav\"},\n"
+        " \"output\": {\"location\": \"file:///out\", \"topics\": [\"done\", \"more\"]},\n"
+        " \"parent\": {\"job\": \"up\", \"topic\": \"upper\"},\n"
+        " \"steps\": {\"channels\": 0, \"rate\": 16000, \"vbr_quality\": 0.5},\n"
+        " \"features\": {\"enabled\": true},\n"
+        " \"runtime\": {\"workers\": 2, \"temp_dir\": \"${TMPDIR:-/tmp}\"},\n"
+        " \"listen\": \":0\"}\n";
+    static const char noise[] = "{}[]\":,\\0a -1\n$\xc3";
+    uint32_t rng = 0x2545f491u;
+    int ok = 0, failed = 0;
+    struct cfg_job *j = load_ok(seed);
+    cfg_job_destroy(j);
+    for (int iter = 0; iter < 5000; iter++) {
+        char buf[1024];
+        size_t len = strlen(seed);
+        memcpy(buf, seed, len);
+        int edits = 1 + (int)(rng_next(&rng) % 3);
+        for (int e = 0; e < edits && len > 0; e++) {
+            size_t at = rng_next(&rng) % len;
+            switch (rng_next(&rng) % 3) {
+            case 0:
+                buf[at] = noise[rng_next(&rng) % (sizeof(noise) - 1)];
+                break;
+            case 1:
+                memmove(buf + at, buf + at + 1, len - at - 1);
+                len--;
+                break;
+            default:
+                if (len < sizeof(buf) - 1) {
+                    memmove(buf + at + 1, buf + at, len - at);
+                    buf[at] = noise[rng_next(&rng) % (sizeof(noise) - 1)];
+                    len++;
+                }
+                break;
+            }
+        }
+        struct cfg_error err;
+        j = NULL;
+        int rc = cfg_load_buffer(buf, len, "t.json", &j, &err);
+        if (rc == 0) {
+            assert_non_null(j);
+            cfg_job_destroy(j);
+            ok++;
+            continue;
+        }
+        failed++;
+        assert_null(j);
+        int line = 0, col = 0;
+        if (sscanf(err.msg, "t.json:%d:%d: ", &line, &col) != 2)
+            fail_msg("no position in \"%s\"", err.msg);
+        int lines = 1;
+        for (size_t k = 0; k < len; k++)
+            lines += buf[k] == '\n';
+        assert_true(line >= 1 && line <= lines);
+        assert_true(col >= 0 && (size_t)col <= len + 1);
+    }
+    assert_true(ok > 100);
+    assert_true(failed > 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -557,6 +681,7 @@ int main(void)
         cmocka_unit_test(test_wrong_types),   cmocka_unit_test(test_missing_keys),
         cmocka_unit_test(test_bad_values),    cmocka_unit_test(test_env_substitution),
         cmocka_unit_test(test_load_file),     cmocka_unit_test(test_examples),
+        cmocka_unit_test(test_mutations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -426,7 +426,15 @@ static void test_decide_pre(void **state)
     a.ping = 1;
     assert_int_equal(svc_decide_pre(&m, &a, why, sizeof(why)), SVC_PRE_PING);
     a.ping = 0;
+
+    /* No job name: refused, not a crash. */
+    struct svc_job_view anon = {0};
+    assert_int_equal(svc_decide_pre(&m, &anon, why, sizeof(why)), SVC_PRE_DEAD_BAD);
     svc_message_cleanup(&m);
+
+    /* encode refuses what it cannot represent. */
+    struct svc_message raw = {.element = "bad\xff"};
+    assert_null(svc_message_encode(&raw, NULL));
 }
 
 static void test_decide_post(void **state)
@@ -645,6 +653,96 @@ static void test_audit_bound(void **state)
     svc_message_cleanup(&m);
 }
 
+/* Deterministic mutation of valid messages: every outcome is either a clear
+ * reason or a message that survives its own encode/decode unchanged. */
+static uint32_t rng_next(uint32_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+    return *x;
+}
+
+static void assert_same(const struct svc_message *a, const struct svc_message *b)
+{
+    assert_string_equal(a->element, b->element);
+    assert_int_equal(a->force, b->force);
+    assert_int_equal(a->ping, b->ping);
+    assert_int_equal(a->limited, b->limited);
+    assert_int_equal(a->n_recipients, b->n_recipients);
+    for (size_t k = 0; k < a->n_recipients; k++)
+        assert_string_equal(a->recipients[k], b->recipients[k]);
+    assert_true((a->trigger_children_of == NULL) == (b->trigger_children_of == NULL));
+    if (a->trigger_children_of)
+        assert_string_equal(a->trigger_children_of, b->trigger_children_of);
+    assert_int_equal(a->n_audit, b->n_audit);
+    for (size_t k = 0; k < a->n_audit; k++) {
+        assert_string_equal(a->audit[k].job, b->audit[k].job);
+        assert_true((a->audit[k].time == NULL) == (b->audit[k].time == NULL));
+    }
+}
+
+static void test_mutations(void **state)
+{
+    (void)state;
+    static const char *const seeds[] = {
+        "{\"v\":1,\"element\":\"artist/album/track-001\",\"force\":false,\"ping\":false,"
+        "\"recipients\":{\"type\":\"limited\",\"jobs\":[\"a\",\"b\"],\"trigger_children_of\":"
+        "\"b\"},\"audit\":[{\"job\":\"a\",\"time\":\"2026-11-22T10:00:00Z\"}]}",
+        "{\"element\":\"t\\u00e9/\\ud83c\\udfb5\",\"recipients\":{\"type\":\"anyone\"}}",
+        "  track-42\n",
+    };
+    static const char noise[] = "{}[]\":,\\0an \x80\xff";
+    uint32_t rng = 0x9e3779b9u;
+    size_t decoded = 0, rejected = 0;
+    struct svc_job_view v = job_view("a");
+    for (int iter = 0; iter < 20000; iter++) {
+        const char *seed = seeds[iter % 3];
+        char buf[512];
+        size_t len = strlen(seed);
+        memcpy(buf, seed, len);
+        int edits = 1 + (int)(rng_next(&rng) % 4);
+        for (int e = 0; e < edits && len > 0; e++) {
+            size_t at = rng_next(&rng) % len;
+            switch (rng_next(&rng) % 4) {
+            case 0: /* replace with a JSON-ish or random byte */
+                buf[at] = noise[rng_next(&rng) % (sizeof(noise) - 1)];
+                break;
+            case 1: /* delete */
+                memmove(buf + at, buf + at + 1, len - at - 1);
+                len--;
+                break;
+            case 2: /* insert */
+                if (len < sizeof(buf) - 1) {
+                    memmove(buf + at + 1, buf + at, len - at);
+                    buf[at] = (char)(rng_next(&rng) & 0xFF);
+                    len++;
+                }
+                break;
+            default: /* truncate */
+                len = at;
+                break;
+            }
+        }
+        struct svc_message m, again;
+        char why[256] = "";
+        if (svc_message_decode(buf, len, &m, why, sizeof(why)) != 0) {
+            assert_true(why[0] != '\0');
+            rejected++;
+            continue;
+        }
+        decoded++;
+        transmit(&m, &again);
+        assert_same(&m, &again);
+        (void)svc_decide_pre(&again, &v, why, sizeof(why));
+        svc_message_cleanup(&again);
+        svc_message_cleanup(&m);
+    }
+    /* Both outcomes were exercised. */
+    assert_true(decoded > 1000);
+    assert_true(rejected > 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -653,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_decide_pre),          cmocka_unit_test(test_decide_post),
         cmocka_unit_test(test_make_trigger),        cmocka_unit_test(test_bottom_up_scenario),
         cmocka_unit_test(test_loop_guard_scenario), cmocka_unit_test(test_audit_bound),
+        cmocka_unit_test(test_mutations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
