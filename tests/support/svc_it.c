@@ -107,7 +107,7 @@ int svc_it_job_start(struct svc_it *it, struct svc_job_proc *j)
             j->pid = 0;
             return -1;
         }
-        usleep(100 * 1000);
+        svc_test_sleep(0.1);
     }
     return -1;
 }
@@ -186,7 +186,7 @@ void svc_it_gcs_quiet(struct svc_it *it, double quiet_s, double limit_s)
     long last = svc_it_gcs_log_lines(it);
     while (now() < end) {
         long n;
-        usleep(200 * 1000);
+        svc_test_sleep(0.2);
         n = svc_it_gcs_log_lines(it);
         if (n != last) {
             last = n;
