@@ -230,12 +230,77 @@ static void test_sigterm_drains(void **state)
     assert_int_equal(WEXITSTATUS(svc_it_job_stop(&g, 60)), 0);
 }
 
+/* With every storage request slowed to 3.5 s by the emulator, one message
+ * takes longer than the 10 s ack deadline: the lease extensions must keep
+ * it from being redelivered (a duplicate would end as "skipped"); and a
+ * SIGTERM with a 1 s grace period must nack the unfinished messages, which
+ * a new process then completes. */
+static void test_slow_storage_lease_and_nack(void **state)
+{
+    const char *slow[] = {"--latency-ms", "3500", NULL};
+    struct svc_job_proc l, m;
+    int st;
+    char *log;
+    (void)state;
+    if (skipped)
+        skip();
+    assert_int_equal(tcloud_topic(it.cloud, svc_it_topic("L-in")), 0);
+    assert_int_equal(tcloud_topic(it.cloud, svc_it_topic("M-in")), 0);
+    assert_int_equal(tcloud_sub(it.cloud, svc_it_sub("L-sub"), svc_it_topic("L-in"), 10, NULL, 0),
+                     0);
+    assert_int_equal(tcloud_sub(it.cloud, svc_it_sub("M-sub"), svc_it_topic("M-in"), 10, NULL, 0),
+                     0);
+    assert_int_equal(svc_it_gcs_restart(&it, slow), 0);
+
+    write_job(&l, "L", "L-sub", "long", "lz", "flac",
+              "{\"workers\":1,\"max_in_flight\":2,\"ack_deadline_s\":10}");
+    assert_int_equal(svc_it_job_start(&it, &l), 0);
+    publish_range("L-in", "l", 1, 2);
+    for (int i = 0; i < 2; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "lz/l%d.flac", i);
+        assert_int_equal(tcloud_wait_object(it.cloud, SVC_IT_BUCKET, name, LIMIT), 0);
+    }
+    for (int k = 0; k < 600; k++) {
+        if (svc_it_metric(&l, "wiggly_messages_total{outcome=\"processed\"}") >= 2 &&
+            svc_it_metric(&l, "wiggly_in_flight") == 0)
+            break;
+        svc_test_sleep(0.1);
+    }
+    assert_true(svc_it_metric(&l, "wiggly_messages_total{outcome=\"processed\"}") == 2);
+    assert_true(svc_it_metric(&l, "wiggly_messages_total{outcome=\"skipped\"}") == 0);
+    assert_int_equal(WEXITSTATUS(svc_it_job_stop(&l, 60)), 0);
+
+    write_job(&m, "M", "M-sub", "long", "mz", "flac",
+              "{\"workers\":1,\"max_in_flight\":2,\"ack_deadline_s\":10,"
+              "\"shutdown_grace_s\":1}");
+    assert_int_equal(svc_it_job_start(&it, &m), 0);
+    publish_range("M-in", "l", 1, 2);
+    wait_in_flight(&m);
+    st = svc_it_job_stop(&m, 60);
+    assert_true(st >= 0 && WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    log = svc_test_read_file(m.log, NULL);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "nacked at shutdown"));
+    free(log);
+    assert_int_equal(svc_it_gcs_restart(&it, NULL), 0); /* full speed again */
+    assert_int_equal(svc_it_job_start(&it, &m), 0);
+    for (int i = 0; i < 2; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "mz/l%d.flac", i);
+        assert_int_equal(tcloud_wait_object(it.cloud, SVC_IT_BUCKET, name, LIMIT), 0);
+    }
+    assert_int_equal(WEXITSTATUS(svc_it_job_stop(&m, 60)), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_processes_one_subscription),
         cmocka_unit_test(test_sigkill_mid_flight),
         cmocka_unit_test(test_sigterm_drains),
+        cmocka_unit_test(test_slow_storage_lease_and_nack),
     };
     int rc;
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -166,6 +166,17 @@ int svc_it_probe(struct svc_it *it, const char *name, struct audio_info *info)
     return rc;
 }
 
+int svc_it_gcs_restart(struct svc_it *it, const char *const *extra_args)
+{
+    tcloud_destroy(it->cloud);
+    it->cloud = NULL;
+    if (tgcs_restart(&it->gcs, extra_args) != 0)
+        return -1;
+    setenv("STORAGE_EMULATOR_HOST", it->gcs.url, 1);
+    it->cloud = tcloud_create();
+    return it->cloud ? 0 : -1;
+}
+
 long svc_it_gcs_log_lines(struct svc_it *it)
 {
     size_t len = 0;
