@@ -307,6 +307,8 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
 {
     struct chain c;
     memset(&c, 0, sizeof(c));
+    if (res) /* so that audio_result_cleanup() is safe after a failure too */
+        memset(res, 0, sizeof(*res));
     int rc = check_spec(spec, err);
     if (rc)
         return rc;
@@ -365,8 +367,9 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
         goto out;
     }
 
-    uint64_t max_samples =
-        spec->max_input_bytes ? spec->max_input_bytes * AUDIO__MAX_EXPANSION : UINT64_MAX;
+    uint64_t max_samples = UINT64_MAX;
+    if (spec->max_input_bytes && spec->max_input_bytes < UINT64_MAX / AUDIO__MAX_EXPANSION)
+        max_samples = spec->max_input_bytes * AUDIO__MAX_EXPANSION;
     for (;;) {
         sf_count_t n = sf_readf_float(c.in, c.inbuf, AUDIO__CHUNK_FRAMES);
         if (n <= 0)
@@ -404,7 +407,6 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
         goto out;
     }
     if (res) {
-        memset(res, 0, sizeof(*res));
         res->in.rate = c.ii.samplerate;
         res->in.channels = ic;
         res->in.frames = c.in_frames;
@@ -452,6 +454,8 @@ int audio__open_input_fd(const char *path, struct audio__vio *v, uint64_t *size,
 int audio_chain_run_file(const char *in_path, const char *out_path, const struct audio_spec *spec,
                          struct audio_result *res, struct audio_error *err)
 {
+    if (res)
+        memset(res, 0, sizeof(*res));
     if (!in_path || !out_path || !spec)
         return audio__fail(err, AUDIO_EINVAL, "missing argument");
     enum audio_format fmt = spec->format;
@@ -487,6 +491,8 @@ int audio_chain_run_mem(const void *in, size_t in_len, void **out, size_t *out_l
                         const struct audio_spec *spec, struct audio_result *res,
                         struct audio_error *err)
 {
+    if (res)
+        memset(res, 0, sizeof(*res));
     if ((!in && in_len) || !out || !out_len || !spec)
         return audio__fail(err, AUDIO_EINVAL, "missing argument");
     *out = NULL;

@@ -488,6 +488,8 @@ static void expect_error(const void *in, size_t len, const struct audio_spec *sp
     struct audio_result res;
     int rc = audio_chain_run_mem(in, len, &out, &out_len, spec, &res, &err);
     printf("# -> %d %s\n", rc, err.msg);
+    assert_null(res.features_json);
+    audio_result_cleanup(&res); /* safe after a failure */
     assert_int_equal(rc, code);
     assert_int_equal(err.code, code);
     assert_non_null(strstr(err.msg, msg));
