@@ -358,7 +358,7 @@ static void test_dead_letters(void **state)
 {
     static struct tmsg m[8];
     static char big[2 * 1024 * 1024];
-    const char *msgs[3] = {"corrupt", "../bad", "big"};
+    const char *msgs[4] = {"corrupt", "../bad", "big", "\xff\xfe not utf-8"};
     int found = 0;
     size_t got;
     (void)state;
@@ -368,9 +368,9 @@ static void test_dead_letters(void **state)
                      0);
     memset(big, 0x11, sizeof(big)); /* over A's max_input_mb = 1 */
     assert_int_equal(svc_it_upload_bytes(&it, "src/big.wav", big, sizeof(big)), 0);
-    assert_int_equal(tcloud_publish(it.cloud, svc_it_topic("A-in"), msgs, 3), 0);
-    got = tcloud_pull(it.cloud, svc_it_sub("check-dead"), 3, LIMIT, m, 8);
-    assert_int_equal(got, 3);
+    assert_int_equal(tcloud_publish(it.cloud, svc_it_topic("A-in"), msgs, 4), 0);
+    got = tcloud_pull(it.cloud, svc_it_sub("check-dead"), 4, LIMIT, m, 8);
+    assert_int_equal(got, 4);
     for (size_t i = 0; i < got; i++) {
         const char *reason = tmsg_attr(&m[i], "wiggly_reason");
         const char *err = tmsg_attr(&m[i], "wiggly_error");
@@ -388,11 +388,14 @@ static void test_dead_letters(void **state)
         } else if (!strcmp(m[i].data, "big")) {
             assert_string_equal(reason, "too_big");
             found |= 4;
+        } else if (!strcmp(m[i].data, msgs[3])) { /* the original bytes */
+            assert_string_equal(reason, "bad_message");
+            found |= 8;
         } else {
             fail_msg("unexpected dead letter: %s", m[i].data);
         }
     }
-    assert_int_equal(found, 7);
+    assert_int_equal(found, 15);
     tmsg_cleanup(m, got);
     /* The service keeps going. */
     assert_int_equal(svc_it_upload_wav(&it, "src/after.wav", 48000, 1, 0.5), 0);
@@ -401,7 +404,7 @@ static void test_dead_letters(void **state)
         assert_int_equal(tcloud_publish(it.cloud, svc_it_topic("A-in"), after, 1), 0);
     }
     assert_int_equal(tcloud_wait_object(it.cloud, SVC_IT_BUCKET, "b/after.flac", LIMIT), 0);
-    assert_true(svc_it_metric(&A, "wiggly_messages_total{outcome=\"dead_lettered\"}") >= 3);
+    assert_true(svc_it_metric(&A, "wiggly_messages_total{outcome=\"dead_lettered\"}") >= 4);
 }
 
 static void test_bottom_up(void **state)
