@@ -1,0 +1,807 @@
+/* test_gcp_unit.c: CRC32C and base64, and the HTTP engine, GCS and Pub/Sub
+ * clients against small in-test HTTP stand-ins that misbehave on purpose
+ * (retries, non-retried 400/412, dropped connections, caps, timeouts,
+ * cancel, CRC32C mismatch, batching). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <ev.h>
+#include <jansson.h>
+#include <curl/curl.h>
+
+#include "fake_http.h"
+#include "gcp/crc32c.h"
+#include "gcp/gcp_int.h"
+#include "gcp/gcs.h"
+#include "gcp/http.h"
+#include "gcp/pubsub.h"
+
+/* ---- CRC32C and base64 ---- */
+
+static void test_crc32c_vectors(void **state)
+{
+    static const struct {
+        const char *in;
+        uint32_t crc;
+        const char *b64;
+    } v[] = {{"", 0x00000000u, "AAAAAA=="},
+             {"123456789", 0xE3069283u, "4waSgw=="},
+             {"hello", 0x9A71BB4Cu, "mnG7TA=="},
+             {"hello world", 0xC99465AAu, "yZRlqg=="}};
+    size_t i;
+    char b64[9];
+
+    (void)state;
+    for (i = 0; i < sizeof v / sizeof v[0]; i++) {
+        uint32_t c = gcp_crc32c(0, v[i].in, strlen(v[i].in));
+
+        assert_int_equal(c, v[i].crc);
+        assert_int_equal(gcp__crc32c_sw(0, v[i].in, strlen(v[i].in)), v[i].crc);
+        gcp_crc32c_base64(c, b64);
+        assert_string_equal(b64, v[i].b64);
+    }
+    /* Fed in pieces = fed at once. */
+    assert_int_equal(gcp_crc32c(gcp_crc32c(0, "hello ", 6), "world", 5), 0xC99465AAu);
+}
+
+static void test_crc32c_hw_matches_table(void **state)
+{
+    unsigned char buf[4096 + 16];
+    size_t i, off, len;
+
+    (void)state;
+    srand(7);
+    for (i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)rand();
+    for (off = 0; off < 9; off++)
+        for (len = 0; len < 300; len += 7)
+            assert_int_equal(gcp_crc32c(0, buf + off, len), gcp__crc32c_sw(0, buf + off, len));
+    assert_int_equal(gcp_crc32c(0x12345678u, buf, 4096), gcp__crc32c_sw(0x12345678u, buf, 4096));
+}
+
+static void test_base64(void **state)
+{
+    unsigned char raw[256], *out;
+    size_t n, len;
+    char *e;
+
+    (void)state;
+    for (n = 0; n < 256; n++)
+        raw[n] = (unsigned char)n;
+    for (len = 0; len < 10; len++) {
+        e = gcp__b64_encode(raw + 250 - len, len, 0);
+        assert_non_null(e);
+        assert_int_equal(gcp__b64_decode(e, strlen(e), &out, &n), 0);
+        assert_int_equal(n, len);
+        assert_memory_equal(out, raw + 250 - len, len);
+        free(out);
+        free(e);
+    }
+    e = gcp__b64_encode("\xfb\xff", 2, 1);
+    assert_string_equal(e, "-_8");
+    free(e);
+    assert_int_equal(gcp__b64_decode("-_8", 3, &out, &n), 0);
+    assert_int_equal(n, 2);
+    free(out);
+    assert_int_equal(gcp__b64_decode("a*b=", 4, &out, &n), -1);
+    assert_int_equal(gcp__b64_decode("aGVsbG8=x", 9, &out, &n), -1);
+}
+
+static void test_escape_segment(void **state)
+{
+    char *e = gcp__escape("dir/a%20b/small.txt");
+
+    (void)state;
+    assert_string_equal(e, "dir%2Fa%2520b%2Fsmall.txt");
+    free(e);
+    e = gcp__escape("foo??bar ~x");
+    assert_string_equal(e, "foo%3F%3Fbar%20~x");
+    free(e);
+}
+
+/* ---- stand-in server with a scripted behaviour ---- */
+
+enum mode {
+    M_OK_AFTER_503,
+    M_OK_AFTER_DROPS,
+    M_ALWAYS_412,
+    M_ALWAYS_400,
+    M_ALWAYS_503,
+    M_SLOW,
+    M_BIG,
+    M_ECHO_CT,
+    M_NOT_FOUND_RPC,
+    M_GCS_OBJECT,
+    M_PUBSUB
+};
+
+struct script {
+    enum mode mode;
+    int hits, fail_first;
+    char ctype[128];
+    char last_method[16];
+    char last_range[64];
+    char *last_body;
+    int lie_crc; /* M_GCS_OBJECT: x-goog-hash of other bytes */
+    int publish_reqs, ack_reqs, max_batch, total_ids;
+    int retry_after;
+    char hash[64];
+};
+
+static void handler(void *ud, const struct fake_req *rq, struct fake_resp *rs)
+{
+    struct script *s = ud;
+    const char *ct = fake_req_header(rq, "Content-Type");
+    const char *range = fake_req_header(rq, "Range");
+
+    s->hits++;
+    snprintf(s->ctype, sizeof s->ctype, "%s", ct ? ct : "");
+    snprintf(s->last_method, sizeof s->last_method, "%s", rq->method);
+    snprintf(s->last_range, sizeof s->last_range, "%s", range ? range : "");
+    free(s->last_body);
+    s->last_body = strdup(rq->body);
+    rs->content_type = "application/json";
+    switch (s->mode) {
+    case M_OK_AFTER_503:
+        if (s->hits <= s->fail_first) {
+            rs->status = s->hits % 2 ? 503 : 429;
+            rs->body = strdup("{\"error\":{\"code\":503,\"message\":\"backend\"}}");
+            if (s->retry_after) {
+                rs->hdr_name[0] = "Retry-After";
+                rs->hdr_value[0] = "0";
+            }
+            return;
+        }
+        rs->status = 200;
+        rs->body = strdup("{\"ok\":true}");
+        return;
+    case M_OK_AFTER_DROPS:
+        if (s->hits <= s->fail_first) {
+            rs->status = 0;
+            return;
+        }
+        rs->status = 200;
+        rs->body = strdup("{\"ok\":true}");
+        return;
+    case M_ALWAYS_412:
+        rs->status = 412;
+        rs->body = strdup("{\"error\":{\"code\":412,\"message\":\"At least one of the "
+                          "pre-conditions you specified did not hold.\",\"errors\":[{\"reason\":"
+                          "\"conditionNotMet\"}]}}");
+        return;
+    case M_ALWAYS_400:
+        rs->status = 400;
+        rs->body = strdup("{\"error\":{\"code\":400,\"message\":\"Invalid argument\","
+                          "\"status\":\"INVALID_ARGUMENT\"}}");
+        return;
+    case M_ALWAYS_503:
+        rs->status = 503;
+        rs->content_type = "text/html";
+        rs->body = strdup("<html>Service Unavailable</html>");
+        return;
+    case M_SLOW: {
+        struct timespec ts = {1, 500 * 1000 * 1000};
+
+        nanosleep(&ts, NULL);
+    }
+        rs->status = 200;
+        rs->body = strdup("{}");
+        return;
+    case M_BIG:
+        rs->status = 200;
+        rs->body = calloc(1, 100001);
+        memset(rs->body, 'x', 100000);
+        return;
+    case M_ECHO_CT:
+        rs->status = 200;
+        rs->body = strdup("{}");
+        return;
+    case M_NOT_FOUND_RPC:
+        rs->status = 404;
+        rs->body = strdup("{\"error\":{\"code\":404,\"message\":\"Topic not found\","
+                          "\"status\":\"NOT_FOUND\"}}");
+        return;
+    case M_GCS_OBJECT: {
+        static const char data[] = "hello world";
+        char b64[9];
+
+        if (strstr(rq->path, "/o/") && fake_req_arg(rq, "alt")) {
+            if (range && range[0]) {
+                rs->status = 206;
+                rs->body = strdup("world");
+            } else {
+                rs->status = 200;
+                rs->body = strdup(data);
+            }
+            gcp_crc32c_base64(gcp_crc32c(0, s->lie_crc ? "hello wOrld" : data, 11), b64);
+            snprintf(s->hash, sizeof s->hash, "crc32c=%s,md5=XrY7u+Ae7tCTyyK7j1rNww==", b64);
+            rs->hdr_name[0] = "x-goog-hash";
+            rs->hdr_value[0] = s->hash;
+            rs->hdr_name[1] = "x-goog-generation";
+            rs->hdr_value[1] = "1700000000000001";
+            rs->content_type = "text/plain";
+            return;
+        }
+        rs->status = 200;
+        rs->body = strdup("{\"kind\":\"storage#object\",\"name\":\"in/2024/file.csv\","
+                          "\"bucket\":\"bkt\",\"generation\":\"1700000000000001\","
+                          "\"metageneration\":\"3\",\"size\":\"12345678901\","
+                          "\"crc32c\":\"mnG7TA==\",\"contentType\":\"text/csv\"}");
+        return;
+    }
+    case M_PUBSUB: {
+        json_t *root = json_loads(rq->body, 0, NULL);
+
+        rs->status = 200;
+        if (strstr(rq->path, ":publish")) {
+            json_t *msgs = json_object_get(root, "messages"), *ids = json_array();
+            size_t i;
+
+            s->publish_reqs++;
+            if ((int)json_array_size(msgs) > s->max_batch)
+                s->max_batch = (int)json_array_size(msgs);
+            for (i = 0; i < json_array_size(msgs); i++) {
+                char id[32];
+
+                snprintf(id, sizeof id, "%d", s->total_ids++);
+                json_array_append_new(ids, json_string(id));
+            }
+            {
+                json_t *o = json_pack("{s:o}", "messageIds", ids);
+
+                rs->body = json_dumps(o, 0);
+                json_decref(o);
+            }
+        } else if (strstr(rq->path, ":acknowledge") || strstr(rq->path, ":modifyAckDeadline")) {
+            size_t n = json_array_size(json_object_get(root, "ackIds"));
+
+            s->ack_reqs++;
+            s->total_ids += (int)n;
+            if ((int)n > s->max_batch)
+                s->max_batch = (int)n;
+            rs->body = strdup("{}");
+        } else {
+            rs->body = strdup("{}");
+        }
+        json_decref(root);
+        return;
+    }
+    }
+}
+
+struct env {
+    struct ev_loop *loop;
+    struct gcp_http *http;
+    struct fake_http *fake;
+    struct script sc;
+};
+
+static int env_setup(void **state)
+{
+    struct env *e = calloc(1, sizeof *e);
+    struct gcp_http_opts o = {0};
+
+    o.backoff_initial_s = 0.01;
+    o.backoff_max_s = 0.05;
+    o.max_retries = 6;
+    o.timeout_ms = 10000;
+    e->loop = ev_loop_new(EVFLAG_AUTO);
+    e->http = gcp_http_create(e->loop, &o);
+    e->fake = fake_http_start(handler, &e->sc);
+    assert_non_null(e->fake);
+    *state = e;
+    return 0;
+}
+
+static int env_teardown(void **state)
+{
+    struct env *e = *state;
+
+    gcp_http_destroy(e->http);
+    fake_http_stop(e->fake);
+    free(e->sc.last_body);
+    ev_loop_destroy(e->loop);
+    free(e);
+    return 0;
+}
+
+struct result {
+    int calls;
+    struct gcp_error err;
+    int has_err;
+    long status;
+    char body[256];
+};
+
+static void on_req(void *ud, const struct gcp_error *err, struct gcp__resp *resp)
+{
+    struct result *r = ud;
+
+    r->calls++;
+    r->has_err = err != NULL;
+    if (err)
+        r->err = *err;
+    r->status = resp->status;
+    snprintf(r->body, sizeof r->body, "%s", resp->body ? resp->body : "");
+}
+
+static struct gcp__req *start(struct env *e, const char *method, const char *body,
+                              enum gcp__retry retry, struct result *r)
+{
+    struct gcp__req_spec s;
+    char url[128];
+    struct gcp_error err;
+
+    snprintf(url, sizeof url, "%s/v1/thing", fake_http_url(e->fake));
+    memset(&s, 0, sizeof s);
+    s.method = method;
+    s.url = url;
+    s.body = body;
+    s.body_len = body ? strlen(body) : 0;
+    s.retry = retry;
+    return gcp__http_request(e->http, &s, on_req, r, &err);
+}
+
+static void test_retry_5xx_then_ok(void **state)
+{
+    struct env *e = *state;
+    struct result r = {0};
+
+    e->sc.mode = M_OK_AFTER_503;
+    e->sc.fail_first = 4;
+    e->sc.retry_after = 1;
+    assert_non_null(start(e, "GET", NULL, GCP__RETRY_IDEMPOTENT, &r));
+    assert_int_equal(fake_loop_wait(e->loop, &r.calls, 1, 60), 0);
+    assert_int_equal(r.calls, 1);
+    assert_false(r.has_err);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(e->sc.hits, 5);
+    assert_int_equal(gcp_http_pending(e->http), 0);
+}
+
+static void test_retry_dropped_connections(void **state)
+{
+    struct env *e = *state;
+    struct result r = {0};
+
+    e->sc.mode = M_OK_AFTER_DROPS;
+    e->sc.fail_first = 3;
+    assert_non_null(start(e, "GET", NULL, GCP__RETRY_IDEMPOTENT, &r));
+    assert_int_equal(fake_loop_wait(e->loop, &r.calls, 1, 60), 0);
+    assert_false(r.has_err);
+    assert_int_equal(e->sc.hits, 4);
+}
+
+static void test_retries_exhausted(void **state)
+{
+    struct env *e = *state;
+    struct result r = {0};
+
+    e->sc.mode = M_ALWAYS_503;
+    assert_non_null(start(e, "GET", NULL, GCP__RETRY_IDEMPOTENT, &r));
+    assert_int_equal(fake_loop_wait(e->loop, &r.calls, 1, 60), 0);
+    assert_true(r.has_err);
+    assert_int_equal(r.err.code, GCP_EUNAVAILABLE);
+    assert_int_equal(r.err.http_status, 503);
+    assert_int_equal(e->sc.hits, 7); /* 1 + max_retries */
+    assert_non_null(strstr(r.err.msg, "503"));
+    assert_non_null(strstr(r.err.msg, "Service Unavailable"));
+}
+
+static void test_never_retry_policy(void **state)
+{
+    struct env *e = *state;
+    struct result r = {0};
+
+    e->sc.mode = M_ALWAYS_503;
+    assert_non_null(start(e, "POST", "{}", GCP__RETRY_NEVER, &r));
+    assert_int_equal(fake_loop_wait(e->loop, &r.calls, 1, 60), 0);
+    assert_int_equal(r.err.code, GCP_EUNAVAILABLE);
+    assert_int_equal(e->sc.hits, 1);
+}
+
+static void test_400_not_retried(void **state)
+{
+    struct env *e = *state;
+    struct result r = {0};
+
+    e->sc.mode = M_ALWAYS_400;
+    assert_non_null(start(e, "GET", NULL, GCP__RETRY_IDEMPOTENT, &r));
+    assert_int_equal(fake_loop_wait(e->loop, &r.calls, 1, 60), 0);
+    assert_int_equal(r.err.code, GCP_EINVAL);
+    assert_int_equal(e->sc.hits, 1);
+    assert_non_null(
+        strstr(r.err.msg, "GET /v1/thing: HTTP 400 INVALID_ARGUMENT: Invalid argument"));
+}
+
+static void test_error_message_has_everything(void **state)
+{
+    struct env *e = *state;
+    struct result r = {0};
+
+    e->sc.mode = M_NOT_FOUND_RPC;
+    assert_non_null(start(e, "POST", "{}", GCP__RETRY_PS_PUBLISH, &r));
+    assert_int_equal(fake_loop_wait(e->loop, &r.calls, 1, 60), 0);
+    assert_int_equal(r.err.code, GCP_ENOTFOUND);
+    assert_int_equal(r.err.http_status, 404);
+    assert_string_equal(r.err.msg, "POST /v1/thing: HTTP 404 NOT_FOUND: Topic not found");
+    assert_int_equal(e->sc.hits, 1);
+}
+
+static void test_json_content_type(void **state)
+{
+    struct env *e = *state;
+    struct result r = {0};
+
+    e->sc.mode = M_ECHO_CT;
+    assert_non_null(start(e, "POST", "{\"a\":1}", GCP__RETRY_NEVER, &r));
+    assert_int_equal(fake_loop_wait(e->loop, &r.calls, 1, 60), 0);
+    assert_false(r.has_err);
+    assert_string_equal(e->sc.ctype, "application/json");
+    assert_string_equal(e->sc.last_body, "{\"a\":1}");
+}
+
+static void test_body_cap(void **state)
+{
+    struct env *e = *state;
+    struct result r = {0};
+    struct gcp__req_spec s;
+    struct gcp_error err;
+
+    e->sc.mode = M_BIG;
+    memset(&s, 0, sizeof s);
+    s.method = "GET";
+    s.url = fake_http_url(e->fake);
+    s.max_body = 1000;
+    s.retry = GCP__RETRY_IDEMPOTENT;
+    assert_non_null(gcp__http_request(e->http, &s, on_req, &r, &err));
+    assert_int_equal(fake_loop_wait(e->loop, &r.calls, 1, 60), 0);
+    assert_int_equal(r.err.code, GCP_ETOOBIG);
+    assert_int_equal(e->sc.hits, 1);
+}
+
+static void test_timeout(void **state)
+{
+    struct env *e = *state;
+    struct result r = {0};
+    struct gcp__req_spec s;
+    struct gcp_error err;
+
+    e->sc.mode = M_SLOW;
+    memset(&s, 0, sizeof s);
+    s.method = "GET";
+    s.url = fake_http_url(e->fake);
+    s.timeout_ms = 200;
+    s.retry = GCP__RETRY_NEVER;
+    assert_non_null(gcp__http_request(e->http, &s, on_req, &r, &err));
+    assert_int_equal(fake_loop_wait(e->loop, &r.calls, 1, 60), 0);
+    assert_int_equal(r.err.code, GCP_ETIMEOUT);
+    fake_loop_sleep(e->loop, 1.5); /* let the stand-in finish its sleep */
+}
+
+static void test_cancel_fires_once(void **state)
+{
+    struct env *e = *state;
+    struct result r = {0};
+    struct gcp__req *q;
+
+    e->sc.mode = M_SLOW;
+    q = start(e, "GET", NULL, GCP__RETRY_NEVER, &r);
+    assert_non_null(q);
+    fake_loop_sleep(e->loop, 0.2);
+    assert_int_equal(r.calls, 0);
+    gcp__req_cancel(q);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.err.code, GCP_ECANCELED);
+    fake_loop_sleep(e->loop, 1.6);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(gcp_http_pending(e->http), 0);
+}
+
+static void test_destroy_cancels(void **state)
+{
+    struct env *e = *state;
+    struct result r1 = {0}, r2 = {0};
+
+    e->sc.mode = M_SLOW;
+    assert_non_null(start(e, "GET", NULL, GCP__RETRY_NEVER, &r1));
+    assert_non_null(start(e, "GET", NULL, GCP__RETRY_IDEMPOTENT, &r2));
+    fake_loop_sleep(e->loop, 0.1);
+    assert_int_equal(gcp_http_pending(e->http), 2);
+    gcp_http_destroy(e->http);
+    e->http = NULL;
+    assert_int_equal(r1.calls, 1);
+    assert_int_equal(r2.calls, 1);
+    assert_int_equal(r1.err.code, GCP_ECANCELED);
+    assert_int_equal(r2.err.code, GCP_ECANCELED);
+    fake_loop_sleep(e->loop, 3.2);
+}
+
+/* ---- GCS against the stand-in ---- */
+
+struct gres {
+    int calls;
+    struct gcp_error err;
+    int has_err;
+    struct gcp_gcs_object obj;
+    char name[128], bucket[64], ctype[64];
+    char data[64];
+    size_t len;
+};
+
+static void on_obj(void *ud, const struct gcp_error *err, const struct gcp_gcs_object *o)
+{
+    struct gres *r = ud;
+
+    r->calls++;
+    r->has_err = err != NULL;
+    if (err)
+        r->err = *err;
+    if (o) {
+        r->obj = *o;
+        snprintf(r->name, sizeof r->name, "%s", o->name ? o->name : "");
+        snprintf(r->bucket, sizeof r->bucket, "%s", o->bucket ? o->bucket : "");
+        snprintf(r->ctype, sizeof r->ctype, "%s", o->content_type ? o->content_type : "");
+    }
+}
+
+static void on_data(void *ud, const struct gcp_error *err, const struct gcp_gcs_object *o,
+                    const void *data, size_t len)
+{
+    struct gres *r = ud;
+
+    on_obj(ud, err, o);
+    if (data && len < sizeof r->data) {
+        memcpy(r->data, data, len);
+        r->data[len] = '\0';
+        r->len = len;
+    }
+}
+
+static void on_gdone(void *ud, const struct gcp_error *err)
+{
+    on_obj(ud, err, NULL);
+}
+
+static void test_gcs_stat_int64(void **state)
+{
+    struct env *e = *state;
+    struct gcp_gcs *g = gcp_gcs_create(e->http, NULL, fake_http_url(e->fake), NULL);
+    struct gres r = {0};
+
+    e->sc.mode = M_GCS_OBJECT;
+    assert_int_equal(gcp_gcs_stat(g, "bkt", "in/2024/file.csv", on_obj, &r), 0);
+    assert_int_equal(fake_loop_wait(e->loop, &r.calls, 1, 60), 0);
+    assert_false(r.has_err);
+    assert_string_equal(r.name, "in/2024/file.csv");
+    assert_true(r.obj.generation == 1700000000000001LL);
+    assert_true(r.obj.metageneration == 3);
+    assert_true(r.obj.size == 12345678901ULL);
+    assert_true(r.obj.has_crc32c);
+    assert_int_equal(r.obj.crc32c, 0x9A71BB4Cu);
+    assert_string_equal(r.ctype, "text/csv");
+    /* Bad input gets a precise error, not a request. */
+    assert_int_equal(gcp_gcs_stat(g, "Bad Bucket", "x", on_obj, &r), GCP_EINVAL);
+    assert_int_equal(gcp_gcs_stat(g, "bkt", "", on_obj, &r), GCP_EINVAL);
+    assert_int_equal(e->sc.hits, 1);
+    gcp_gcs_destroy(g);
+}
+
+static void test_gcs_download_crc(void **state)
+{
+    struct env *e = *state;
+    struct gcp_gcs *g = gcp_gcs_create(e->http, NULL, fake_http_url(e->fake), NULL);
+    struct gres r = {0}, r2 = {0}, r3 = {0}, r4 = {0};
+    struct gcp_gcs_read_opts ro = {0};
+
+    e->sc.mode = M_GCS_OBJECT;
+    assert_int_equal(gcp_gcs_download_mem(g, "bkt", "a/b", NULL, on_data, &r), 0);
+    assert_int_equal(fake_loop_wait(e->loop, &r.calls, 1, 60), 0);
+    assert_false(r.has_err);
+    assert_string_equal(r.data, "hello world");
+    assert_true(r.obj.generation == 1700000000000001LL);
+
+    e->sc.lie_crc = 1;
+    assert_int_equal(gcp_gcs_download_mem(g, "bkt", "a/b", NULL, on_data, &r2), 0);
+    assert_int_equal(fake_loop_wait(e->loop, &r2.calls, 1, 60), 0);
+    assert_true(r2.has_err);
+    assert_int_equal(r2.err.code, GCP_ECHECKSUM);
+    assert_non_null(strstr(r2.err.msg, "crc32c mismatch"));
+
+    /* A range read is not checked against the whole-object hash. */
+    ro.offset = 6;
+    ro.length = 5;
+    assert_int_equal(gcp_gcs_download_mem(g, "bkt", "a/b", &ro, on_data, &r3), 0);
+    assert_int_equal(fake_loop_wait(e->loop, &r3.calls, 1, 60), 0);
+    assert_false(r3.has_err);
+    assert_string_equal(r3.data, "world");
+    assert_string_equal(e->sc.last_range, "bytes=6-10");
+
+    /* max_bytes below the object size. */
+    memset(&ro, 0, sizeof ro);
+    ro.max_bytes = 4;
+    e->sc.lie_crc = 0;
+    assert_int_equal(gcp_gcs_download_mem(g, "bkt", "a/b", &ro, on_data, &r4), 0);
+    assert_int_equal(fake_loop_wait(e->loop, &r4.calls, 1, 60), 0);
+    assert_int_equal(r4.err.code, GCP_ETOOBIG);
+    gcp_gcs_destroy(g);
+}
+
+static void test_gcs_412_and_400_not_retried(void **state)
+{
+    struct env *e = *state;
+    struct gcp_gcs *g = gcp_gcs_create(e->http, NULL, fake_http_url(e->fake), NULL);
+    struct gres r = {0}, r2 = {0};
+    struct gcp_gcs_write_opts wo = {0};
+
+    wo.if_generation_match = 0;
+    e->sc.mode = M_ALWAYS_412;
+    assert_int_equal(gcp_gcs_upload_mem(g, "bkt", "out/r.json", "hello world", 11, &wo, on_obj, &r),
+                     0);
+    assert_int_equal(fake_loop_wait(e->loop, &r.calls, 1, 60), 0);
+    assert_int_equal(r.err.code, GCP_EPRECONDITION);
+    assert_int_equal(r.err.http_status, 412);
+    assert_int_equal(e->sc.hits, 1);
+    assert_non_null(strstr(r.err.msg, "pre-conditions"));
+    assert_non_null(strstr(r.err.msg, "gs://bkt/out/r.json"));
+    /* The multipart body carries the CRC32C for a server-side check. */
+    assert_non_null(strstr(e->sc.last_body, "\"crc32c\":\"yZRlqg==\""));
+    assert_non_null(strstr(e->sc.ctype, "multipart/related; boundary="));
+
+    e->sc.mode = M_ALWAYS_400;
+    e->sc.hits = 0;
+    assert_int_equal(gcp_gcs_upload_mem(g, "bkt", "out/r.json", "x", 1, &wo, on_obj, &r2), 0);
+    assert_int_equal(fake_loop_wait(e->loop, &r2.calls, 1, 60), 0);
+    assert_int_equal(r2.err.code, GCP_EINVAL);
+    assert_int_equal(e->sc.hits, 1);
+    gcp_gcs_destroy(g);
+}
+
+static void test_gcs_write_retried_only_with_precondition(void **state)
+{
+    struct env *e = *state;
+    struct gcp_gcs *g = gcp_gcs_create(e->http, NULL, fake_http_url(e->fake), NULL);
+    struct gres r = {0}, r2 = {0};
+
+    e->sc.mode = M_ALWAYS_503;
+    assert_int_equal(gcp_gcs_delete(g, "bkt", "x", GCP_GCS_NO_PRECONDITION, on_gdone, &r), 0);
+    assert_int_equal(fake_loop_wait(e->loop, &r.calls, 1, 60), 0);
+    assert_int_equal(r.err.code, GCP_EUNAVAILABLE);
+    assert_int_equal(e->sc.hits, 1);
+    e->sc.hits = 0;
+    assert_int_equal(gcp_gcs_delete(g, "bkt", "x", 42, on_gdone, &r2), 0);
+    assert_int_equal(fake_loop_wait(e->loop, &r2.calls, 1, 60), 0);
+    assert_int_equal(r2.err.code, GCP_EUNAVAILABLE);
+    assert_int_equal(e->sc.hits, 7);
+    gcp_gcs_destroy(g);
+}
+
+/* ---- Pub/Sub batching against the stand-in ---- */
+
+struct pres {
+    int calls;
+    int has_err;
+    struct gcp_error err;
+    size_t n;
+    char first[16], last[16];
+};
+
+static void on_pub(void *ud, const struct gcp_error *err, const char *const *ids, size_t n)
+{
+    struct pres *r = ud;
+
+    r->calls++;
+    r->has_err = err != NULL;
+    if (err)
+        r->err = *err;
+    r->n = n;
+    if (n) {
+        snprintf(r->first, sizeof r->first, "%s", ids[0]);
+        snprintf(r->last, sizeof r->last, "%s", ids[n - 1]);
+    }
+}
+
+static void on_pdone(void *ud, const struct gcp_error *err)
+{
+    on_pub(ud, err, NULL, 0);
+}
+
+static void test_pubsub_batching(void **state)
+{
+    struct env *e = *state;
+    struct gcp_pubsub *ps = gcp_pubsub_create(e->http, NULL, fake_http_url(e->fake), NULL);
+    struct gcp_pubsub_message *m = calloc(2500, sizeof *m);
+    const char **ids = calloc(2500, sizeof *ids);
+    struct pres r = {0}, r2 = {0};
+    size_t i;
+
+    e->sc.mode = M_PUBSUB;
+    for (i = 0; i < 2500; i++) {
+        m[i].data = "x";
+        m[i].len = 1;
+        ids[i] = "projects/p/subscriptions/s:1";
+    }
+    assert_int_equal(gcp_pubsub_publish(ps, "projects/p/topics/t", m, 2001, on_pub, &r), 0);
+    assert_int_equal(fake_loop_wait(e->loop, &r.calls, 1, 60), 0);
+    assert_false(r.has_err);
+    assert_int_equal(r.n, 2001);
+    assert_int_equal(e->sc.publish_reqs, 3);
+    assert_int_equal(e->sc.max_batch, 1000);
+
+    e->sc.max_batch = 0;
+    e->sc.total_ids = 0;
+    assert_int_equal(gcp_pubsub_ack(ps, "projects/p/subscriptions/s", ids, 2500, on_pdone, &r2), 0);
+    assert_int_equal(fake_loop_wait(e->loop, &r2.calls, 1, 60), 0);
+    assert_false(r2.has_err);
+    assert_int_equal(e->sc.ack_reqs, 3);
+    assert_int_equal(e->sc.max_batch, 1000);
+    assert_int_equal(e->sc.total_ids, 2500);
+
+    /* Limits are enforced locally with precise codes. */
+    m[0].data = NULL;
+    m[0].len = 0;
+    assert_int_equal(gcp_pubsub_publish(ps, "projects/p/topics/t", m, 1, on_pub, &r), GCP_EINVAL);
+    assert_int_equal(gcp_pubsub_publish(ps, "topics/t", m + 1, 1, on_pub, &r), GCP_EINVAL);
+    assert_int_equal(gcp_pubsub_pull(ps, "projects/p/subscriptions/s", 0, NULL, NULL), GCP_EINVAL);
+    {
+        struct gcp_pubsub_message big = {0};
+        char *blob = malloc(8 * 1000 * 1000);
+
+        memset(blob, 'a', 8 * 1000 * 1000);
+        big.data = blob;
+        big.len = 8 * 1000 * 1000; /* 10.7 MB in base64 */
+        assert_int_equal(gcp_pubsub_publish(ps, "projects/p/topics/t", &big, 1, on_pub, &r),
+                         GCP_ETOOBIG);
+        free(blob);
+    }
+    assert_int_equal(r.calls, 1);
+    gcp_pubsub_destroy(ps);
+    free(m);
+    free(ids);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crc32c_vectors),
+        cmocka_unit_test(test_crc32c_hw_matches_table),
+        cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_escape_segment),
+        cmocka_unit_test_setup_teardown(test_retry_5xx_then_ok, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_retry_dropped_connections, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_retries_exhausted, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_never_retry_policy, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_400_not_retried, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_error_message_has_everything, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_json_content_type, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_body_cap, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_timeout, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_fires_once, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_cancels, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_gcs_stat_int64, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_gcs_download_crc, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_gcs_412_and_400_not_retried, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_gcs_write_retried_only_with_precondition, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_pubsub_batching, env_setup, env_teardown),
+    };
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    json_object_seed(0);
+    unsetenv("PUBSUB_EMULATOR_HOST");
+    unsetenv("STORAGE_EMULATOR_HOST");
+    {
+        int rc = cmocka_run_group_tests(tests, NULL, NULL);
+
+        curl_global_cleanup();
+        return rc;
+    }
+}
