@@ -1,0 +1,34 @@
+/* emu_server.h: the GCS emulator's HTTP server (libmicrohttpd, one thread
+ * per connection). start returns once the socket is bound and listening;
+ * stop closes it and joins the threads. */
+#ifndef WIGGLY_EMU_SERVER_H
+#define WIGGLY_EMU_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "emulator/emu_fault.h"
+
+struct emu_options {
+    const char *root;
+    const char *host; /* IPv4 or IPv6 literal, default 127.0.0.1 */
+    int port;         /* 0 = ephemeral */
+    double fault_rate;
+    int fault_statuses[EMU_FAULT_MAX_STATUS];
+    size_t n_fault_statuses;
+    const char *fault_route;
+    unsigned latency_ms;
+    uint64_t seed;
+    uint64_t chunk_persist_max; /* 0, or a multiple of 262144 */
+    FILE *log;                  /* one line per request; borrowed */
+};
+
+struct emu_server;
+
+int emu_server_start(struct emu_server **out, const struct emu_options *o, char *err,
+                     size_t errcap);
+int emu_server_port(const struct emu_server *s);
+void emu_server_stop(struct emu_server *s);
+
+#endif
