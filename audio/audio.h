@@ -106,7 +106,8 @@ const char *audio_format_name(enum audio_format f);
 const char *audio_quality_name(enum audio_quality q);
 const char *audio_format_mime(enum audio_format f); /* e.g. "audio/flac" */
 
-/* One track through the chain, file to file. The output is written to
+/* One track through the chain, file to file. *res is zeroed first, so
+ * audio_result_cleanup() is safe whatever the outcome. The output is written to
  * out_path only; on error out_path may hold garbage and the caller removes it. */
 int audio_chain_run_file(const char *in_path, const char *out_path, const struct audio_spec *spec,
                          struct audio_result *res, struct audio_error *err);

@@ -169,6 +169,8 @@ static int resample(struct chain *c, const float *in, size_t n, struct audio_err
         int rc = emit(c, c->rsbuf, odone, err);
         if (rc)
             return rc;
+        if (in && idone == 0 && odone == 0)
+            return audio__fail(err, AUDIO_EINTERNAL, "resampler made no progress");
         if (in) {
             in += idone * (size_t)och;
             n -= idone;
@@ -223,8 +225,11 @@ static int check_input(struct chain *c, const struct audio__wav_claim *claim, ui
     if (ii->channels > AUDIO__MAX_CHANNELS)
         return audio__fail(err, AUDIO_EUNSUPPORTED, "unsupported: %d channels (at most %d)",
                            ii->channels, AUDIO__MAX_CHANNELS);
-    if (ii->samplerate < 1 || ii->samplerate > 1000000)
-        return audio__fail(err, AUDIO_ECORRUPT, "malformed header: sample rate %d", ii->samplerate);
+    /* Below 1 kHz is no real audio, and extreme ratios would make soxr's
+     * buffers huge. */
+    if (ii->samplerate < 1000 || ii->samplerate > 768000)
+        return audio__fail(err, AUDIO_EUNSUPPORTED,
+                           "unsupported: input sample rate %d Hz (1000 to 768000)", ii->samplerate);
     if (ii->frames <= 0 || ii->frames == SF_COUNT_MAX)
         return 0;
     /* For uncompressed PCM the claim can be checked against the bytes. */
@@ -284,7 +289,11 @@ static int create_resampler(struct chain *c, enum audio_quality q, struct audio_
     if (!c->soxr || e)
         return audio__fail(err, AUDIO_EINTERNAL, "resampler: %s", e ? e : "create failed");
     double ratio = (double)c->oi.samplerate / c->ii.samplerate;
+    /* Room for one chunk's output, bounded: the loop in resample() drains
+     * soxr in as many calls as it takes. */
     c->rs_cap = (size_t)(AUDIO__CHUNK_FRAMES * ratio) + 256;
+    if (c->rs_cap > 4 * AUDIO__CHUNK_FRAMES)
+        c->rs_cap = 4 * AUDIO__CHUNK_FRAMES;
     c->rsbuf = malloc(c->rs_cap * (size_t)c->oi.channels * sizeof(float));
     if (!c->rsbuf)
         return audio__fail(err, AUDIO_ENOMEM, "out of memory");
@@ -298,6 +307,8 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
 {
     struct chain c;
     memset(&c, 0, sizeof(c));
+    if (res) /* so that audio_result_cleanup() is safe after a failure too */
+        memset(res, 0, sizeof(*res));
     int rc = check_spec(spec, err);
     if (rc)
         return rc;
@@ -356,8 +367,9 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
         goto out;
     }
 
-    uint64_t max_samples =
-        spec->max_input_bytes ? spec->max_input_bytes * AUDIO__MAX_EXPANSION : UINT64_MAX;
+    uint64_t max_samples = UINT64_MAX;
+    if (spec->max_input_bytes && spec->max_input_bytes < UINT64_MAX / AUDIO__MAX_EXPANSION)
+        max_samples = spec->max_input_bytes * AUDIO__MAX_EXPANSION;
     for (;;) {
         sf_count_t n = sf_readf_float(c.in, c.inbuf, AUDIO__CHUNK_FRAMES);
         if (n <= 0)
@@ -395,7 +407,6 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
         goto out;
     }
     if (res) {
-        memset(res, 0, sizeof(*res));
         res->in.rate = c.ii.samplerate;
         res->in.channels = ic;
         res->in.frames = c.in_frames;
@@ -443,6 +454,8 @@ int audio__open_input_fd(const char *path, struct audio__vio *v, uint64_t *size,
 int audio_chain_run_file(const char *in_path, const char *out_path, const struct audio_spec *spec,
                          struct audio_result *res, struct audio_error *err)
 {
+    if (res)
+        memset(res, 0, sizeof(*res));
     if (!in_path || !out_path || !spec)
         return audio__fail(err, AUDIO_EINVAL, "missing argument");
     enum audio_format fmt = spec->format;
@@ -453,6 +466,13 @@ int audio_chain_run_file(const char *in_path, const char *out_path, const struct
     int rc = audio__open_input_fd(in_path, &vin, &size, err);
     if (rc)
         return rc;
+    /* Opening the output truncates it: never when it is the input. */
+    struct stat si, so;
+    if (stat(out_path, &so) == 0 && fstat(vin.fd, &si) == 0 && si.st_dev == so.st_dev &&
+        si.st_ino == so.st_ino) {
+        close(vin.fd);
+        return audio__fail(err, AUDIO_EINVAL, "input and output are the same file: %s", out_path);
+    }
     memset(&vout, 0, sizeof(vout));
     vout.fd = open(out_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (vout.fd < 0) {
@@ -471,6 +491,8 @@ int audio_chain_run_mem(const void *in, size_t in_len, void **out, size_t *out_l
                         const struct audio_spec *spec, struct audio_result *res,
                         struct audio_error *err)
 {
+    if (res)
+        memset(res, 0, sizeof(*res));
     if ((!in && in_len) || !out || !out_len || !spec)
         return audio__fail(err, AUDIO_EINVAL, "missing argument");
     *out = NULL;

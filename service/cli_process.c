@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "audio/audio.h"
 #include "service/cli.h"
@@ -148,6 +149,11 @@ int cli_process(int argc, char **argv)
     if (spec.format == AUDIO_FMT_AUTO && audio_format_from_path(pos[1], &spec.format))
         return usage_error("cannot tell the format from '%s': give --format", pos[1]);
     spec.features = features != NULL;
+    /* A failure removes OUT: make sure OUT is not IN. */
+    struct stat si, so;
+    if (stat(pos[0], &si) == 0 && stat(pos[1], &so) == 0 && si.st_dev == so.st_dev &&
+        si.st_ino == so.st_ino)
+        return usage_error("IN and OUT are the same file");
 
     struct audio_result res;
     struct audio_error err = {0};

@@ -6,7 +6,7 @@ if(CMOCKA_FOUND)
   target_link_libraries(wiggly_audio_testutil PUBLIC wiggly_options PkgConfig::SNDFILE m)
 
   add_executable(test_audio test_audio.c)
-  target_link_libraries(test_audio PRIVATE wiggly_audio wiggly_audio_testutil PkgConfig::CMOCKA
+  target_link_libraries(test_audio PRIVATE wiggly_audio wiggly_audio_testutil PkgConfig::CMOCKA Threads::Threads
                         PkgConfig::SNDFILE m)
   add_test(NAME audio COMMAND test_audio)
   set_tests_properties(audio PROPERTIES LABELS "audio" TIMEOUT 300)

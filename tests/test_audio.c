@@ -2,6 +2,7 @@
  * quality, channel ops, encoder round trips, bad input, memory and file
  * paths, features and the generator. */
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -348,13 +349,29 @@ static void roundtrip(const struct codec_case *cc, int channels, int rate)
                               .channels = channels == 1 ? AUDIO_CH_MONO : AUDIO_CH_KEEP};
     struct audio_test_pcm out, ref;
     struct audio_result res;
-    run_decode(in, len, &spec, &out, &res);
+    void *enc;
+    size_t enc_len;
+    assert_int_equal(audio_chain_run_mem(in, len, &enc, &enc_len, &spec, &res, &err), 0);
+    assert_int_equal(audio_test_decode_mem(enc, enc_len, &out), 0);
     /* The reference: the same channel op, float WAV. */
     struct audio_spec rs = spec;
     rs.format = AUDIO_FMT_WAV;
     rs.sample = AUDIO_FLOAT;
     run_decode(in, len, &rs, &ref, &res);
     free(in);
+    /* The chain's own decoder reads the encoded bytes back the same way. */
+    struct audio_test_pcm back;
+    rs.channels = AUDIO_CH_KEEP;
+    run_decode(enc, enc_len, &rs, &back, &res);
+    assert_int_equal(res.in.format, cc->fmt);
+    assert_int_equal(res.in.rate, rate);
+    assert_int_equal(res.in.channels, channels);
+    assert_int_equal(back.frames, out.frames);
+    assert_int_equal(back.channels, channels);
+    for (int64_t i = 0; i < back.frames * channels; i++)
+        assert_true(fabsf(back.x[i] - out.x[i]) <= 1e-6f);
+    audio_test_pcm_free(&back);
+    free(enc);
     printf("# %s/%d ch: %lld frames (want %lld)\n", audio_format_name(cc->fmt), channels,
            (long long)out.frames, (long long)ref.frames);
     assert_int_equal(out.sf_format & SF_FORMAT_TYPEMASK, cc->sf_major);
@@ -471,6 +488,8 @@ static void expect_error(const void *in, size_t len, const struct audio_spec *sp
     struct audio_result res;
     int rc = audio_chain_run_mem(in, len, &out, &out_len, spec, &res, &err);
     printf("# -> %d %s\n", rc, err.msg);
+    assert_null(res.features_json);
+    audio_result_cleanup(&res); /* safe after a failure */
     assert_int_equal(rc, code);
     assert_int_equal(err.code, code);
     assert_non_null(strstr(err.msg, msg));
@@ -522,6 +541,18 @@ static void test_bad_input(void **state)
     expect_error(flac, len, &spec, AUDIO_ETOOBIG, "input larger than limit");
     spec.max_input_bytes = 0;
     free(flac);
+    /* A FLAC STREAMINFO claiming 2^36-1 samples (~18 days at 44.1 kHz). */
+    flac = music(AUDIO_FMT_FLAC, 0.5, &len);
+    assert_memory_equal(flac, "fLaC", 4);
+    flac[21] |= 0x0f;
+    memset(flac + 22, 0xff, 4);
+    expect_error(flac, len, &spec, AUDIO_ECORRUPT,
+                 "truncated FLAC stream at frame 22050 (of 68719476735)");
+    spec.max_input_bytes = 1 << 20;
+    expect_error(flac, len, &spec, AUDIO_ETOOBIG,
+                 "input larger than limit: header claims 68719476735 frames of 2 channels");
+    spec.max_input_bytes = 0;
+    free(flac);
     /* Truncated MP3. */
     unsigned char *mp3 = music(AUDIO_FMT_MP3, 5, &len);
     expect_error(mp3, len / 2, &spec, AUDIO_ECORRUPT, "truncated MP3 stream at frame ");
@@ -558,6 +589,13 @@ static void test_bad_input(void **state)
     memcpy(zero + 36, "data", 4);
     put_le32(zero + 40, 400);
     expect_error(zero, sizeof(zero), &spec, AUDIO_ECORRUPT, "Channel count is zero");
+    /* A 1 Hz sample rate (found by the fuzzer: would make soxr's buffers huge). */
+    const unsigned char fmt1[16] = {1, 0, 1, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 0, 16, 0};
+    memcpy(zero + 20, fmt1, 16);
+    spec.rate = 16000;
+    expect_error(zero, sizeof(zero), &spec, AUDIO_EUNSUPPORTED,
+                 "unsupported: input sample rate 1 Hz");
+    spec.rate = 0;
     assert_true(audio_error_is_permanent(AUDIO_ECORRUPT));
     assert_true(audio_error_is_permanent(AUDIO_ENOTAUDIO));
     assert_true(audio_error_is_permanent(AUDIO_ETOOBIG));
@@ -606,6 +644,11 @@ static void test_file_path(void **state)
     assert_int_equal(audio_chain_run_file(tmp_path("nope.flac"), out, &spec, &res, &err),
                      AUDIO_EIO);
     assert_non_null(strstr(err.msg, "nope.flac"));
+    /* Never truncate the input by writing over it. */
+    assert_int_equal(audio_chain_run_file(in, in, &spec, &res, &err), AUDIO_EINVAL);
+    assert_non_null(strstr(err.msg, "input and output are the same file"));
+    assert_int_equal(audio_probe_file(in, &info, &err), 0);
+    assert_int_equal(info.frames, 88200);
     const char *empty = tmp_path("empty.flac");
     assert_int_equal(audio_test_spit(empty, "", 0), 0);
     assert_int_equal(audio_chain_run_file(empty, out, &spec, &res, &err), AUDIO_ENOTAUDIO);
@@ -724,6 +767,82 @@ static void test_generator(void **state)
     assert_non_null(strstr(err.msg, "invalid sample rate 0"));
 }
 
+/* --- other containers and threads --------------------------------------- */
+
+static void test_decode_aiff(void **state)
+{
+    (void)state;
+    /* wiggly does not write AIFF, but reads whatever libsndfile reads. */
+    const char *in = tmp_path("tone.aiff"), *out = tmp_path("tone.flac");
+    SF_INFO si = {.samplerate = 32000, .channels = 2, .format = SF_FORMAT_AIFF | SF_FORMAT_PCM_24};
+    SNDFILE *sf = sf_open(in, SFM_WRITE, &si);
+    assert_non_null(sf);
+    float x[2 * 3200];
+    for (int i = 0; i < 3200; i++)
+        x[2 * i] = x[2 * i + 1] = (float)(0.25 * sin(0.05 * i));
+    assert_int_equal(sf_writef_float(sf, x, 3200), 3200);
+    sf_close(sf);
+    struct audio_spec spec = {.channels = AUDIO_CH_MONO, .rate = 16000, .vbr_quality = -1};
+    struct audio_result res;
+    struct audio_error err = {0};
+    assert_int_equal(audio_chain_run_file(in, out, &spec, &res, &err), 0);
+    assert_int_equal(res.in.rate, 32000);
+    assert_int_equal(res.in.frames, 3200);
+    assert_int_equal(res.out.frames, 1600);
+    struct audio_test_pcm p;
+    assert_int_equal(audio_test_decode_file(out, &p), 0);
+    assert_int_equal(p.sf_format & SF_FORMAT_TYPEMASK, SF_FORMAT_FLAC);
+    assert_int_equal(p.frames, 1600);
+    audio_test_pcm_free(&p);
+}
+
+struct worker {
+    pthread_t tid;
+    const void *in;
+    size_t len;
+    int expect;
+    int failures;
+};
+
+/* Good and bad inputs at once: a failed open in one thread must not report
+ * "no error" or another thread's error (libsndfile's open error is global). */
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct audio_spec spec = {.channels = AUDIO_CH_MONO, .rate = 22050, .vbr_quality = -1};
+    for (int i = 0; i < 20; i++) {
+        void *out = NULL;
+        size_t out_len = 0;
+        struct audio_result res;
+        struct audio_error err = {0};
+        int rc = audio_chain_run_mem(w->in, w->len, &out, &out_len, &spec, &res, &err);
+        if (rc != w->expect || (rc && !strstr(err.msg, "not an audio file")) ||
+            (!rc && res.out.frames != 22050))
+            w->failures++;
+        free(out);
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    size_t len;
+    void *flac = music(AUDIO_FMT_FLAC, 1, &len);
+    static const char junk[] = "this is not audio, not at all, but long enough to be probed....";
+    struct worker w[4] = {{0, flac, len, 0, 0},
+                          {0, junk, sizeof(junk), AUDIO_ENOTAUDIO, 0},
+                          {0, flac, len, 0, 0},
+                          {0, junk, sizeof(junk), AUDIO_ENOTAUDIO, 0}};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&w[i].tid, NULL, worker_main, &w[i]), 0);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(w[i].tid, NULL);
+        assert_int_equal(w[i].failures, 0);
+    }
+    free(flac);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -757,6 +876,8 @@ int main(void)
         cmocka_unit_test(test_file_path),
         cmocka_unit_test(test_features),
         cmocka_unit_test(test_generator),
+        cmocka_unit_test(test_decode_aiff),
+        cmocka_unit_test(test_threads),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);

@@ -153,6 +153,9 @@ static void test_usage_errors(void **state)
     assert_non_null(strstr(err_text, "give --format"));
     assert_int_equal(run("process", in, path("x.flac"), "--channels", "left", NULL), 2);
     assert_int_equal(run("process", in, path("x.flac"), "--rate", NULL), 2);
+    assert_int_equal(run("process", in, in, NULL), 2);
+    assert_non_null(strstr(err_text, "IN and OUT are the same file"));
+    assert_int_equal(access(in, F_OK), 0);
     assert_int_equal(run("gen", NULL), 2);
     assert_int_equal(run("gen", path("g.flac"), "--signal", "square", NULL), 2);
     assert_int_equal(run("gen", path("g.xyz"), NULL), 2);
