@@ -296,6 +296,36 @@ static void test_verify_and_publish_cli(void **state)
     assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2); /* usage */
 }
 
+/* Batch mode on gs:// storage (IDs on stdin, no Pub/Sub): the same
+ * pipeline, against the GCS emulator. */
+static void test_batch_on_gcs(void **state)
+{
+    struct svc_job_proc bg;
+    char cmd[2048], out[8192];
+    (void)state;
+    if (skipped)
+        skip();
+    assert_int_equal(
+        svc_it_job(&it, &bg, "BG",
+                   "{\"job\":\"BG\",\"events\":{\"file\":\"-\"},"
+                   "\"input\":{\"location\":\"gs://wbkt/src/\",\"suffix\":\".wav\"},"
+                   "\"output\":{\"location\":\"gs://wbkt/bg/\",\"suffix\":\".wav\"},"
+                   "\"steps\":{\"channels\":\"mono\",\"rate\":8000,\"format\":\"wav\"},"
+                   "\"runtime\":{\"workers\":1},\"listen\":\"\"}"),
+        0);
+    snprintf(cmd, sizeof(cmd), "printf 't00\\nt01\\nt02\\nnope\\n' | %s run -c %s 2>/dev/null",
+             WIGGLY_BIN, bg.cfg);
+    assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1); /* "nope" is missing */
+    assert_non_null(strstr(out, "3 processed"));
+    assert_non_null(strstr(out, "1 failed"));
+    for (int i = 0; i < 3; i++) {
+        struct audio_info info;
+        assert_int_equal(svc_it_probe(&it, obj("bg", track(i), ".wav"), &info), 0);
+        assert_int_equal(info.rate, 8000);
+        assert_int_equal(info.channels, 1);
+    }
+}
+
 static int64_t gens_a[N_TRACKS], gens_b[N_TRACKS];
 
 static void read_gens(int64_t *ga, int64_t *gb)
@@ -484,6 +514,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_topdown_chain),
         cmocka_unit_test(test_verify_and_publish_cli),
+        cmocka_unit_test(test_batch_on_gcs),
         cmocka_unit_test(test_rerun_skips_then_force),
         cmocka_unit_test(test_ping_touches_no_storage),
         cmocka_unit_test(test_dead_letters),
