@@ -1,0 +1,50 @@
+/* metrics.h: the service's Prometheus metrics (text format 0.0.4).
+ *
+ * Threading: every update is a relaxed atomic, so the loop, the workers and
+ * the HTTP thread (which renders) may touch one struct svc_metrics at once
+ * without locks. A render is not a consistent snapshot across series, which
+ * Prometheus tolerates.
+ * Ownership: create/destroy; destroy(NULL) is a no-op. */
+#ifndef WIGGLY_SERVICE_METRICS_H
+#define WIGGLY_SERVICE_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum svc_outcome {
+    SVC_OUT_PROCESSED = 0,
+    SVC_OUT_SKIPPED,
+    SVC_OUT_PINGED,
+    SVC_OUT_TRIGGERED_PARENT,
+    SVC_OUT_DROPPED,
+    SVC_OUT_DEAD_LETTERED,
+    SVC_OUT_RETRIED,
+    SVC_OUT_MISSING,
+    SVC_OUT_COUNT
+};
+const char *svc_outcome_name(enum svc_outcome o);
+
+enum svc_stage { SVC_STAGE_DOWNLOAD = 0, SVC_STAGE_PROCESS, SVC_STAGE_UPLOAD, SVC_STAGE_COUNT };
+const char *svc_stage_name(enum svc_stage s);
+
+struct svc_metrics;
+
+struct svc_metrics *svc_metrics_create(void);
+void svc_metrics_destroy(struct svc_metrics *m);
+
+void svc_metrics_outcome(struct svc_metrics *m, enum svc_outcome o);
+void svc_metrics_stage(struct svc_metrics *m, enum svc_stage s, double seconds);
+void svc_metrics_audio_seconds(struct svc_metrics *m, double seconds);
+void svc_metrics_bytes(struct svc_metrics *m, int out, uint64_t n);
+void svc_metrics_in_flight(struct svc_metrics *m, int64_t n);
+void svc_metrics_queue_depth(struct svc_metrics *m, int64_t n);
+uint64_t svc_metrics_outcome_count(const struct svc_metrics *m, enum svc_outcome o);
+
+/* Readiness and liveness flags served by /readyz and /healthz. */
+void svc_metrics_set_ready(struct svc_metrics *m, int ready);
+int svc_metrics_ready(const struct svc_metrics *m);
+
+/* Render the whole exposition; *out is malloc'ed and NUL-terminated. */
+int svc_metrics_render(const struct svc_metrics *m, char **out, size_t *len);
+
+#endif

@@ -1,0 +1,119 @@
+/* pipeline.h: the per-message state machine of DESIGN.md "Data flow", shared
+ * by the Pub/Sub loop (run.c) and batch mode (batch.c).
+ *
+ *   decode -> svc_decide_pre -> [stat output] -> [stat input] -> svc_decide_post
+ *   -> fetch input (loop) -> audio chain (worker) -> features + output upload
+ *   (loop, create-only unless forced) -> publish downstream -> finish
+ *
+ * The pipeline never acks: it ends every item by calling the runner's
+ * finish hook exactly once with a disposition (ACK with an outcome, RETRY for
+ * a transient failure, DEAD for a permanent one with a short reason code and
+ * the precise error). The runner acks, nacks or dead-letters.
+ *
+ * Threading: loop thread only, except the DSP step that runs on the pool.
+ * Ownership: items are created by svc_item_create and reference-counted: the
+ * runner holds one reference and drops it with svc_item_release once it is
+ * done with the item (after finish); the pipeline holds one while an
+ * operation is outstanding (e.g. a worker job still running after a
+ * timeout). */
+#ifndef WIGGLY_SERVICE_PIPELINE_H
+#define WIGGLY_SERVICE_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "audio/audio.h"
+#include "service/message.h"
+#include "service/metrics.h"
+#include "service/pool.h"
+#include "service/svc_error.h"
+
+struct cfg_job;
+struct svc_storage;
+struct svc_pipeline;
+
+enum svc_disp { SVC_DISP_ACK = 0, SVC_DISP_RETRY, SVC_DISP_DEAD };
+
+struct svc_item {
+    /* Runner's fields: set before svc_pipeline_start, read-only for the
+     * pipeline. */
+    void *data; /* original payload, owned by the item */
+    size_t len;
+    char *ack_id;                 /* Pub/Sub ack id, owned; NULL in batch mode */
+    char *message_id;             /* Pub/Sub message id, owned; may be NULL */
+    int attempt;                  /* delivery attempt (1-based), 0 = unknown */
+    void *runner;                 /* runner's pointer */
+    size_t index;                 /* runner's index (batch: line number) */
+    struct svc_item *prev, *next; /* runner's in-flight list */
+    double received;              /* ev_now at receipt */
+
+    /* Result, valid once finish() is called. */
+    enum svc_disp disp;
+    enum svc_outcome outcome;          /* for ACK */
+    const char *reason;                /* short code for RETRY/DEAD: "bad_audio", "too_big", ... */
+    struct svc_error err;              /* precise text for RETRY/DEAD (and notes for ACK) */
+    char element[SVC_ELEMENT_MAX + 1]; /* "" until decoded */
+    double seconds;                    /* audio seconds written (processed) */
+
+    /* Pipeline internals. */
+    struct svc_pipeline *pl;
+    int refs;
+    int finished;
+    int have_msg;
+    struct svc_message msg;
+    ev_timer timeout;
+    struct svc_pool_job job;
+    int pending; /* outstanding async operations */
+    int output_exists;
+    int force;
+    char *in_url, *out_url, *feat_url;
+    char *in_path;
+    int in_is_temp;
+    char *out_path; /* worker output, a temp file */
+    struct audio_result res;
+    struct audio_error aerr;
+    int arc;
+    double t_stage;
+    int n_pub, pub_failed;
+    struct svc_error pub_err;
+};
+
+typedef void (*svc_publish_done_cb)(void *ud, const struct svc_error *err);
+struct svc_pipeline_hooks {
+    /* Publish one message. NULL: no Pub/Sub (batch mode): pass-throughs do
+     * not publish and bottom-up triggers are impossible. Must call cb
+     * exactly once, also on failure. */
+    void (*publish)(void *ctx, const char *topic, const void *data, size_t len,
+                    svc_publish_done_cb cb, void *ud);
+    /* The item's disposition is decided; called exactly once per item. */
+    void (*finish)(void *ctx, struct svc_item *it);
+    void *ctx;
+};
+
+struct svc_pipeline_opts {
+    const struct cfg_job *cfg;
+    struct ev_loop *loop;
+    struct svc_storage *storage;
+    struct svc_pool *pool;
+    struct svc_metrics *metrics; /* may be NULL */
+    int force;                   /* command-line --force (ORed with the config's) */
+    struct svc_pipeline_hooks hooks;
+};
+
+struct svc_pipeline *svc_pipeline_create(const struct svc_pipeline_opts *o, struct svc_error *err);
+void svc_pipeline_destroy(struct svc_pipeline *pl);
+
+/* Map the config's steps to the audio engine's spec (shared with tests). */
+int svc_spec_from_cfg(const struct cfg_job *cfg, struct audio_spec *spec, struct svc_error *err);
+
+/* A new item holding a copy of the payload (refs = 1, the runner's). */
+struct svc_item *svc_item_create(const void *data, size_t len);
+void svc_item_release(struct svc_item *it);
+
+void svc_pipeline_start(struct svc_pipeline *pl, struct svc_item *it);
+/* Finish now with RETRY and SVC_ECANCELED (shutdown); no-op when finished. */
+void svc_pipeline_cancel(struct svc_pipeline *pl, struct svc_item *it);
+
+#endif

@@ -1,0 +1,241 @@
+/* it_service_ops.c: operational integration tests of `wiggly run` against
+ * the official Pub/Sub emulator and wiggly-gcs-emulator (one pair for the
+ * executable): two processes sharing one subscription (each output created
+ * exactly once, every message acked), SIGKILL mid-flight (redelivery, no
+ * partial object), SIGTERM (exit 0, unfinished messages redelivered). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+
+#include "support/svc_it.h"
+#include "support/svc_util.h"
+
+#define N_SHARED     100
+#define N_LONG       6
+#define LONG_SECONDS 30.0
+#define LIMIT        170.0
+
+static struct svc_it it;
+static int skipped;
+
+static int group_setup(void **state)
+{
+    int rc;
+    (void)state;
+    rc = svc_it_start(&it);
+    if (rc == 1) {
+        skipped = 1;
+        return 0;
+    }
+    if (rc != 0)
+        return -1;
+    const char *topics[] = {"E-in", "G-in", "H-in"};
+    for (size_t i = 0; i < 3; i++)
+        if (tcloud_topic(it.cloud, svc_it_topic(topics[i])) != 0)
+            return -1;
+    if (tcloud_sub(it.cloud, svc_it_sub("E-sub"), svc_it_topic("E-in"), 10, NULL, 0) ||
+        tcloud_sub(it.cloud, svc_it_sub("G-sub"), svc_it_topic("G-in"), 10, NULL, 0) ||
+        tcloud_sub(it.cloud, svc_it_sub("H-sub"), svc_it_topic("H-in"), 10, NULL, 0))
+        return -1;
+    for (int i = 0; i < N_SHARED; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "short/e%03d.wav", i);
+        if (svc_it_upload_wav(&it, name, 16000, 1, 0.3) != 0)
+            return -1;
+    }
+    for (int i = 0; i < N_LONG; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "long/l%d.wav", i);
+        if (svc_it_upload_wav(&it, name, 48000, 2, LONG_SECONDS) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (!skipped)
+        svc_it_stop(&it);
+    return 0;
+}
+
+static void write_job(struct svc_job_proc *j, const char *name, const char *sub, const char *in,
+                      const char *outp, const char *runtime)
+{
+    char json[2048];
+    snprintf(json, sizeof(json),
+             "{\"job\":\"%s\",\"project\":\"p\","
+             "\"events\":{\"subscription\":\"projects/p/subscriptions/%s\"},"
+             "\"input\":{\"location\":\"gs://wbkt/%s/\",\"suffix\":\".wav\"},"
+             "\"output\":{\"location\":\"gs://wbkt/%s/\",\"suffix\":\".flac\"},"
+             "\"steps\":{\"channels\":\"mono\",\"rate\":22050,\"quality\":\"very-high\"},"
+             "\"runtime\":%s}",
+             name, sub, in, outp, runtime);
+    assert_int_equal(svc_it_job(&it, j, name, json), 0);
+}
+
+static void publish_range(const char *topic, const char *fmt, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char buf[64];
+        const char *m[1] = {buf};
+        snprintf(buf, sizeof(buf), fmt, i);
+        assert_int_equal(tcloud_publish(it.cloud, svc_it_topic(topic), m, 1), 0);
+    }
+}
+
+/* Successful creates of one object in the GCS request log
+ * ("METHOD PATH?QUERY STATUS BYTES MS"). */
+static int creates_of(const char *log, const char *encoded_name)
+{
+    int n = 0;
+    char needle[128];
+    snprintf(needle, sizeof(needle), "name=%s", encoded_name);
+    for (const char *line = log; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        char method[16], path[1024];
+        int status;
+        if (sscanf(line, "%15s %1023s %d", method, path, &status) == 3 && !strcmp(method, "POST") &&
+            strstr(path, "/upload/") && status == 200) {
+            const char *p = strstr(path, needle);
+            if (p && (p[strlen(needle)] == '&' || p[strlen(needle)] == 0))
+                n++;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    return n;
+}
+
+static void test_two_processes_one_subscription(void **state)
+{
+    struct svc_job_proc e1, e2;
+    static struct tmsg m[4];
+    char *log;
+    (void)state;
+    if (skipped)
+        skip();
+    write_job(&e1, "E", "E-sub", "short", "e",
+              "{\"workers\":1,\"max_in_flight\":8,\"ack_deadline_s\":10}");
+    e2 = e1;
+    snprintf(e2.log, sizeof(e2.log), "%s/E2.log", it.dir);
+    assert_int_equal(svc_it_job_start(&it, &e1), 0);
+    assert_int_equal(svc_it_job_start(&it, &e2), 0);
+    publish_range("E-in", "e%03d", N_SHARED);
+    for (int i = 0; i < N_SHARED; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "e/e%03d.flac", i);
+        assert_int_equal(tcloud_wait_object(it.cloud, SVC_IT_BUCKET, name, LIMIT), 0);
+    }
+    /* Both worked, and together they handled every message. */
+    for (int k = 0; k < 300; k++) {
+        if (svc_it_metric(&e1, "wiggly_in_flight") == 0 &&
+            svc_it_metric(&e2, "wiggly_in_flight") == 0)
+            break;
+        usleep(100 * 1000);
+    }
+    assert_true(svc_it_metric(&e1, "wiggly_messages_total{outcome=\"processed\"}") +
+                    svc_it_metric(&e2, "wiggly_messages_total{outcome=\"processed\"}") >=
+                N_SHARED);
+    assert_int_equal(WEXITSTATUS(svc_it_job_stop(&e1, 60)), 0);
+    assert_int_equal(WEXITSTATUS(svc_it_job_stop(&e2, 60)), 0);
+    log = svc_test_read_file(it.gcs.log, NULL);
+    assert_non_null(log);
+    for (int i = 0; i < N_SHARED; i++) {
+        char enc[64];
+        snprintf(enc, sizeof(enc), "e%%2Fe%03d.flac", i);
+        if (creates_of(log, enc) != 1)
+            fail_msg("object e/e%03d.flac created %d times", i, creates_of(log, enc));
+    }
+    free(log);
+    /* Every message was acked: nothing comes back after the ack deadline. */
+    assert_int_equal(tcloud_pull(it.cloud, svc_it_sub("E-sub"), 1, 15, m, 4), 0);
+}
+
+static void expect_long_outputs(const char *prefix)
+{
+    for (int i = 0; i < N_LONG; i++) {
+        char name[64];
+        struct audio_info info;
+        snprintf(name, sizeof(name), "%s/l%d.flac", prefix, i);
+        assert_int_equal(tcloud_wait_object(it.cloud, SVC_IT_BUCKET, name, LIMIT), 0);
+        assert_int_equal(svc_it_probe(&it, name, &info), 0); /* complete, decodable */
+        assert_int_equal(info.rate, 22050);
+        assert_int_equal(info.channels, 1);
+        assert_true(info.frames > (int64_t)(22050 * LONG_SECONDS * 0.99));
+    }
+}
+
+static void wait_in_flight(struct svc_job_proc *j)
+{
+    for (int k = 0; k < 1500 && svc_it_metric(j, "wiggly_in_flight") < 1; k++)
+        usleep(20 * 1000);
+    assert_true(svc_it_metric(j, "wiggly_in_flight") >= 1);
+}
+
+static void test_sigkill_mid_flight(void **state)
+{
+    struct svc_job_proc h;
+    int st;
+    (void)state;
+    if (skipped)
+        skip();
+    write_job(&h, "H", "H-sub", "long", "h",
+              "{\"workers\":1,\"max_in_flight\":2,\"ack_deadline_s\":10}");
+    assert_int_equal(svc_it_job_start(&it, &h), 0);
+    publish_range("H-in", "l%d", N_LONG);
+    wait_in_flight(&h);
+    st = svc_test_stop(h.pid, SIGKILL, 30);
+    assert_true(st >= 0 && WIFSIGNALED(st));
+    h.pid = 0;
+    assert_int_equal(svc_it_job_start(&it, &h), 0); /* a new pod */
+    expect_long_outputs("h");
+    assert_int_equal(WEXITSTATUS(svc_it_job_stop(&h, 60)), 0);
+}
+
+static void test_sigterm_drains(void **state)
+{
+    struct svc_job_proc g;
+    int st;
+    (void)state;
+    if (skipped)
+        skip();
+    write_job(&g, "G", "G-sub", "long", "g",
+              "{\"workers\":1,\"max_in_flight\":3,\"ack_deadline_s\":10,"
+              "\"shutdown_grace_s\":1}");
+    assert_int_equal(svc_it_job_start(&it, &g), 0);
+    publish_range("G-in", "l%d", N_LONG);
+    wait_in_flight(&g);
+    st = svc_it_job_stop(&g, 60);
+    assert_true(st >= 0);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    /* Not lost: a new process gets the rest. */
+    assert_int_equal(svc_it_job_start(&it, &g), 0);
+    expect_long_outputs("g");
+    assert_int_equal(WEXITSTATUS(svc_it_job_stop(&g, 60)), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_processes_one_subscription),
+        cmocka_unit_test(test_sigkill_mid_flight),
+        cmocka_unit_test(test_sigterm_drains),
+    };
+    int rc;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,268 @@
+/* test_service_batch.c: batch mode end to end on file:// (no emulators):
+ * real WAV inputs, the real audio chain, real outputs decoded and measured;
+ * skip-completed on rerun, force, and the failure reasons (missing input,
+ * bad element, corrupt audio, oversized input) in the summary and exit code.
+ * Runs svc_batch_run in-process and also the `wiggly run` binary. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "audio/audio.h"
+#include "config/config.h"
+#include "service/run.h"
+#include "support/svc_util.h"
+
+#define N_GOOD  6
+#define SECONDS 1.5
+
+static char root[256];
+
+static struct cfg_job *load(const char *extra_runtime)
+{
+    char text[4096];
+    struct cfg_job *cfg = NULL;
+    struct cfg_error err = {0};
+    snprintf(text, sizeof(text),
+             "{\"job\":\"batch-test\",\"events\":{\"file\":\"%s/ids.txt\"},"
+             "\"input\":{\"location\":\"file://%s/in/\",\"suffix\":\".wav\"},"
+             "\"output\":{\"location\":\"file://%s/out/\",\"suffix\":\".flac\"},"
+             "\"steps\":{\"channels\":\"mono\",\"rate\":16000,\"format\":\"flac\"},"
+             "\"features\":{\"enabled\":true,\"location\":\"file://%s/feat/\"},"
+             "\"runtime\":{\"workers\":2,\"max_attempts\":2,\"temp_dir\":\"%s\"%s},"
+             "\"listen\":\"\"}",
+             root, root, root, root, root, extra_runtime ? extra_runtime : "");
+    if (cfg_load_string(text, "batch-test.json", &cfg, &err) != 0)
+        fail_msg("config: %s", err.msg);
+    return cfg;
+}
+
+static void path_of(char *out, size_t len, const char *dir, const char *element, const char *sfx)
+{
+    snprintf(out, len, "%s/%s/%s%s", root, dir, element, sfx);
+}
+
+static void write_ids(const char *const *ids, size_t n)
+{
+    char p[512];
+    FILE *f;
+    snprintf(p, sizeof(p), "%s/ids.txt", root);
+    f = fopen(p, "w");
+    assert_non_null(f);
+    fprintf(f, "# a comment line, then a blank line\n\n");
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "  %s \n", ids[i]);
+    fclose(f);
+}
+
+static int setup(void **state)
+{
+    char p[512];
+    (void)state;
+    if (svc_test_tmpdir(root, sizeof(root), "batch") != 0)
+        return -1;
+    snprintf(p, sizeof(p), "%s/in", root);
+    mkdir(p, 0777);
+    snprintf(p, sizeof(p), "%s/in/artist", root);
+    mkdir(p, 0777);
+    for (int i = 0; i < N_GOOD; i++) {
+        snprintf(p, sizeof(p), "%s/in/artist/t%d.wav", root, i);
+        if (svc_test_write_wav(p, 44100, 2, SECONDS, 220.0 * (i + 1)) != 0)
+            return -1;
+    }
+    snprintf(p, sizeof(p), "%s/in/corrupt.wav", root);
+    svc_test_write_file(p, "RIFF\x10\x00\x00\x00WAVEjunkjunkjunk", 20);
+    snprintf(p, sizeof(p), "%s/in/big.wav", root); /* 8 ch x 48 kHz x 3 s x 2 B = 2.3 MB */
+    if (svc_test_write_wav(p, 48000, 8, 3.0, 440.0) != 0)
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    svc_test_rmtree(root);
+    return 0;
+}
+
+static const char *const good_ids[N_GOOD] = {"artist/t0", "artist/t1", "artist/t2",
+                                             "artist/t3", "artist/t4", "artist/t5"};
+
+static void check_outputs(void)
+{
+    for (int i = 0; i < N_GOOD; i++) {
+        char p[512];
+        struct audio_info info;
+        struct audio_error aerr = {0};
+        json_t *j;
+        json_error_t jerr;
+        path_of(p, sizeof(p), "out", good_ids[i], ".flac");
+        if (audio_probe_file(p, &info, &aerr) != 0)
+            fail_msg("%s: %s", p, aerr.msg);
+        assert_int_equal(info.rate, 16000);
+        assert_int_equal(info.channels, 1);
+        assert_int_equal(info.format, AUDIO_FMT_FLAC);
+        /* Duration within 1% of the input's. */
+        assert_true(info.frames > (int64_t)(SECONDS * 16000 * 0.99));
+        assert_true(info.frames < (int64_t)(SECONDS * 16000 * 1.01));
+        path_of(p, sizeof(p), "feat", good_ids[i], ".json");
+        j = json_load_file(p, 0, &jerr);
+        if (!j)
+            fail_msg("features %s: %s", p, jerr.text);
+        assert_true(json_is_object(j));
+        json_decref(j);
+    }
+}
+
+static void test_first_run_and_failures(void **state)
+{
+    const char *ids[N_GOOD + 4];
+    struct cfg_job *cfg = load(",\"max_input_mb\":1");
+    struct svc_run_opts o = {.cfg = cfg};
+    struct svc_batch_summary sum = {0};
+    (void)state;
+    for (int i = 0; i < N_GOOD; i++)
+        ids[i] = good_ids[i];
+    ids[N_GOOD] = "artist/not-there";
+    ids[N_GOOD + 1] = "../escape";
+    ids[N_GOOD + 2] = "corrupt";
+    ids[N_GOOD + 3] = "big";
+    write_ids(ids, N_GOOD + 4);
+    assert_int_equal(svc_batch_run(&o, &sum), 1); /* some failed */
+    assert_int_equal(sum.total, N_GOOD + 4);
+    assert_int_equal(sum.processed, N_GOOD);
+    assert_int_equal(sum.failed, 4);
+    assert_int_equal(sum.missing, 1);
+    assert_true(sum.audio_seconds > N_GOOD * SECONDS * 0.99);
+    check_outputs();
+    /* The failures wrote nothing. */
+    {
+        char p[512];
+        struct stat sb;
+        path_of(p, sizeof(p), "out", "corrupt", ".flac");
+        assert_int_not_equal(stat(p, &sb), 0);
+        path_of(p, sizeof(p), "out", "big", ".flac");
+        assert_int_not_equal(stat(p, &sb), 0);
+    }
+    cfg_job_destroy(cfg);
+}
+
+static void test_rerun_skips_then_force(void **state)
+{
+    struct cfg_job *cfg = load(NULL);
+    struct svc_run_opts o = {.cfg = cfg};
+    struct svc_batch_summary sum = {0};
+    struct stat before[N_GOOD], after;
+    char p[512];
+    (void)state;
+    write_ids(good_ids, N_GOOD);
+    for (int i = 0; i < N_GOOD; i++) {
+        path_of(p, sizeof(p), "out", good_ids[i], ".flac");
+        assert_int_equal(stat(p, &before[i]), 0);
+    }
+    assert_int_equal(svc_batch_run(&o, &sum), 0);
+    assert_int_equal(sum.skipped, N_GOOD);
+    assert_int_equal(sum.processed, 0);
+    for (int i = 0; i < N_GOOD; i++) { /* untouched: same inode, same mtime */
+        path_of(p, sizeof(p), "out", good_ids[i], ".flac");
+        assert_int_equal(stat(p, &after), 0);
+        assert_int_equal(after.st_ino, before[i].st_ino);
+        assert_true(after.st_mtim.tv_sec == before[i].st_mtim.tv_sec &&
+                    after.st_mtim.tv_nsec == before[i].st_mtim.tv_nsec);
+    }
+    o.force = 1;
+    memset(&sum, 0, sizeof(sum));
+    assert_int_equal(svc_batch_run(&o, &sum), 0);
+    assert_int_equal(sum.processed, N_GOOD);
+    assert_int_equal(sum.skipped, 0);
+    for (int i = 0; i < N_GOOD; i++) { /* replaced atomically: a new inode */
+        path_of(p, sizeof(p), "out", good_ids[i], ".flac");
+        assert_int_equal(stat(p, &after), 0);
+        assert_int_not_equal(after.st_ino, before[i].st_ino);
+    }
+    check_outputs();
+    cfg_job_destroy(cfg);
+}
+
+static void test_binary_with_stdin(void **state)
+{
+    /* `wiggly run -c JOB --ids -` with IDs on stdin: a real process. */
+    char cfgpath[512], cmd[2048], p[512];
+    FILE *f;
+    int status;
+    char *out;
+    (void)state;
+    snprintf(cfgpath, sizeof(cfgpath), "%s/job.json", root);
+    f = fopen(cfgpath, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "{\"job\":\"bin-test\",\"events\":{\"file\":\"%s/none.txt\"},"
+            "\"input\":{\"location\":\"file://%s/in/\",\"suffix\":\".wav\"},"
+            "\"output\":{\"location\":\"file://%s/out8k/\",\"suffix\":\".wav\"},"
+            "\"steps\":{\"channels\":\"keep\",\"rate\":8000,\"format\":\"wav\"},"
+            "\"runtime\":{\"workers\":2,\"temp_dir\":\"%s\"},\"listen\":\"\"}\n",
+            root, root, root, root);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd),
+             "printf 'artist/t0\\nartist/t1\\nartist/nope\\n' | %s run -c %s --ids - "
+             "--log-format json > %s/summary.txt 2> %s/log.txt",
+             WIGGLY_BIN, cfgpath, root, root);
+    status = system(cmd);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 1); /* artist/nope is missing */
+    snprintf(p, sizeof(p), "%s/summary.txt", root);
+    out = svc_test_read_file(p, NULL);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "2 processed"));
+    assert_non_null(strstr(out, "1 failed"));
+    assert_non_null(strstr(out, "artist/nope"));
+    free(out);
+    snprintf(p, sizeof(p), "%s/log.txt", root);
+    out = svc_test_read_file(p, NULL);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "\"outcome\":\"processed\""));
+    assert_non_null(strstr(out, "\"severity\":"));
+    free(out);
+    for (int i = 0; i < 2; i++) {
+        struct audio_info info;
+        struct audio_error aerr = {0};
+        snprintf(p, sizeof(p), "%s/out8k/artist/t%d.wav", root, i);
+        if (audio_probe_file(p, &info, &aerr) != 0)
+            fail_msg("%s: %s", p, aerr.msg);
+        assert_int_equal(info.rate, 8000);
+        assert_int_equal(info.channels, 2);
+        assert_int_equal(info.format, AUDIO_FMT_WAV);
+    }
+    /* Usage errors: exit 2 with one line. */
+    snprintf(cmd, sizeof(cmd), "%s run --bogus 2>/dev/null", WIGGLY_BIN);
+    status = system(cmd);
+    assert_int_equal(WEXITSTATUS(status), 2);
+    snprintf(cmd, sizeof(cmd), "%s run 2>/dev/null", WIGGLY_BIN);
+    status = system(cmd);
+    assert_int_equal(WEXITSTATUS(status), 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_first_run_and_failures),
+        cmocka_unit_test(test_rerun_skips_then_force),
+        cmocka_unit_test(test_binary_with_stdin),
+    };
+    int rc;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    json_object_seed(0);
+    rc = cmocka_run_group_tests(tests, setup, teardown);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,175 @@
+/* test_service_metrics.c: metrics rendering (Prometheus text 0.0.4) and
+ * the health/metrics HTTP server (a real libmicrohttpd server on an
+ * ephemeral 127.0.0.1 port, queried with libcurl). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+
+#include "service/httpd.h"
+#include "service/metrics.h"
+
+static void has_line(const char *text, const char *line)
+{
+    const char *p = text;
+    size_t n = strlen(line);
+    while ((p = strstr(p, line)) != NULL) {
+        if ((p == text || p[-1] == '\n') && (p[n] == '\n'))
+            return;
+        p += n;
+    }
+    fail_msg("line \"%s\" not found in:\n%s", line, text);
+}
+
+static void test_render(void **state)
+{
+    struct svc_metrics *m = svc_metrics_create();
+    char *text = NULL;
+    size_t len = 0;
+    (void)state;
+    assert_non_null(m);
+    svc_metrics_outcome(m, SVC_OUT_PROCESSED);
+    svc_metrics_outcome(m, SVC_OUT_PROCESSED);
+    svc_metrics_outcome(m, SVC_OUT_DEAD_LETTERED);
+    svc_metrics_stage(m, SVC_STAGE_PROCESS, 0.2);
+    svc_metrics_stage(m, SVC_STAGE_PROCESS, 3.0);
+    svc_metrics_stage(m, SVC_STAGE_PROCESS, 1000.0); /* above every bucket */
+    svc_metrics_audio_seconds(m, 30.0);
+    svc_metrics_audio_seconds(m, 0.5);
+    svc_metrics_bytes(m, 0, 1000);
+    svc_metrics_bytes(m, 1, 250);
+    svc_metrics_in_flight(m, 3);
+    svc_metrics_queue_depth(m, 2);
+    assert_int_equal(svc_metrics_render(m, &text, &len), 0);
+    assert_int_equal(len, strlen(text));
+    assert_true(len > 0 && text[len - 1] == '\n');
+    has_line(text, "# TYPE wiggly_messages_total counter");
+    has_line(text, "wiggly_messages_total{outcome=\"processed\"} 2");
+    has_line(text, "wiggly_messages_total{outcome=\"dead_lettered\"} 1");
+    has_line(text, "wiggly_messages_total{outcome=\"triggered_parent\"} 0");
+    has_line(text, "# TYPE wiggly_stage_seconds histogram");
+    has_line(text, "wiggly_stage_seconds_bucket{stage=\"process\",le=\"0.1\"} 0");
+    has_line(text, "wiggly_stage_seconds_bucket{stage=\"process\",le=\"0.25\"} 1");
+    has_line(text, "wiggly_stage_seconds_bucket{stage=\"process\",le=\"2.5\"} 1");
+    has_line(text, "wiggly_stage_seconds_bucket{stage=\"process\",le=\"5\"} 2");
+    has_line(text, "wiggly_stage_seconds_bucket{stage=\"process\",le=\"600\"} 2");
+    has_line(text, "wiggly_stage_seconds_bucket{stage=\"process\",le=\"+Inf\"} 3");
+    has_line(text, "wiggly_stage_seconds_count{stage=\"process\"} 3");
+    has_line(text, "wiggly_stage_seconds_sum{stage=\"process\"} 1003.200000");
+    has_line(text, "wiggly_stage_seconds_count{stage=\"download\"} 0");
+    has_line(text, "wiggly_audio_seconds_total 30.500");
+    has_line(text, "wiggly_bytes_total{direction=\"in\"} 1000");
+    has_line(text, "wiggly_bytes_total{direction=\"out\"} 250");
+    has_line(text, "wiggly_in_flight 3");
+    has_line(text, "wiggly_worker_queue_depth 2");
+    assert_int_equal(svc_metrics_outcome_count(m, SVC_OUT_PROCESSED), 2);
+    /* Every TYPE line comes before the first sample of its metric, and
+     * each metric is announced once. */
+    assert_null(
+        strstr(strstr(text, "# TYPE wiggly_messages_total") + 1, "# TYPE wiggly_messages_total"));
+    free(text);
+    svc_metrics_destroy(m);
+    svc_metrics_destroy(NULL);
+}
+
+struct body {
+    char buf[65536];
+    size_t len;
+};
+
+static size_t on_data(char *p, size_t sz, size_t n, void *ud)
+{
+    struct body *b = ud;
+    size_t k = sz * n;
+    if (b->len + k >= sizeof(b->buf))
+        return 0;
+    memcpy(b->buf + b->len, p, k);
+    b->len += k;
+    b->buf[b->len] = 0;
+    return k;
+}
+
+static long get(int port, const char *path, struct body *b, char *ctype, size_t ctype_len)
+{
+    CURL *c = curl_easy_init();
+    char url[128];
+    long status = 0;
+    char *ct = NULL;
+    assert_non_null(c);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    b->len = 0;
+    b->buf[0] = 0;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+    if (ctype)
+        snprintf(ctype, ctype_len, "%s", ct ? ct : "");
+    curl_easy_cleanup(c);
+    return status;
+}
+
+static void test_httpd(void **state)
+{
+    struct svc_metrics *m = svc_metrics_create();
+    struct svc_error err = {0};
+    struct svc_httpd *h = svc_httpd_create("127.0.0.1:0", m, &err);
+    static struct body b;
+    char ctype[128];
+    int port;
+    (void)state;
+    assert_non_null(h);
+    port = svc_httpd_port(h);
+    assert_true(port > 0);
+    assert_int_equal(get(port, "/healthz", &b, NULL, 0), 200);
+    assert_int_equal(get(port, "/readyz", &b, NULL, 0), 503);
+    svc_metrics_set_ready(m, 1);
+    assert_int_equal(get(port, "/readyz", &b, NULL, 0), 200);
+    svc_metrics_outcome(m, SVC_OUT_SKIPPED);
+    assert_int_equal(get(port, "/metrics", &b, ctype, sizeof(ctype)), 200);
+    assert_non_null(strstr(ctype, "text/plain; version=0.0.4"));
+    has_line(b.buf, "wiggly_messages_total{outcome=\"skipped\"} 1");
+    assert_int_equal(get(port, "/nope", &b, NULL, 0), 404);
+    svc_metrics_set_ready(m, 0);
+    assert_int_equal(get(port, "/readyz", &b, NULL, 0), 503);
+    svc_httpd_destroy(h);
+    svc_metrics_destroy(m);
+}
+
+static void test_httpd_bad_listen(void **state)
+{
+    struct svc_metrics *m = svc_metrics_create();
+    struct svc_error err = {0};
+    (void)state;
+    assert_null(svc_httpd_create("nonsense", m, &err));
+    assert_non_null(strstr(err.msg, "host:port"));
+    assert_null(svc_httpd_create("127.0.0.1:99999", m, &err));
+    assert_non_null(strstr(err.msg, "bad port"));
+    assert_null(svc_httpd_create("example.com:80", m, &err));
+    assert_non_null(strstr(err.msg, "IPv4"));
+    svc_metrics_destroy(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_render),
+        cmocka_unit_test(test_httpd),
+        cmocka_unit_test(test_httpd_bad_listen),
+    };
+    int rc;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
