@@ -238,6 +238,10 @@ void emu_api_begin(struct emu_req *r)
         pending(r, 400, "invalid", "Malformed percent-encoding in the request path.");
         return;
     }
+    if (r->bad_query) {
+        pending(r, 400, "invalid", "Query parameters must not contain %00.");
+        return;
+    }
     if (r->api == API_UPLOAD && is_method(r, "PUT") && emu_req_query(r, "upload_id")) {
         chunk_begin(r);
         return;
@@ -506,6 +510,36 @@ static enum MHD_Result do_list(struct emu_req *r)
 
 /* ---- object get / media ---- */
 
+/* The "corrupt" fault: the bytes with one bit flipped in the middle, while
+ * the headers (x-goog-hash) still describe the stored object. Closes fd. */
+static struct MHD_Response *corrupted_response(struct emu_req *r, int fd, uint64_t off,
+                                               uint64_t len)
+{
+    char *buf = malloc((size_t)len);
+    size_t got = 0;
+    struct MHD_Response *resp = NULL;
+    while (buf && got < len) {
+        ssize_t n = pread(fd, buf + got, (size_t)len - got, (off_t)(off + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (buf && got == len) {
+        buf[len / 2] ^= 0x01;
+        resp = MHD_create_response_from_buffer((size_t)len, buf, MHD_RESPMEM_MUST_FREE);
+    }
+    if (!resp) {
+        free(buf);
+        return NULL;
+    }
+    r->bytes = len;
+    r->corrupted = 1;
+    return resp;
+}
+
 static enum MHD_Result do_media(struct emu_req *r, json_t *o, int fd)
 {
     uint64_t size = jget_u64(o, "size"), first = 0, last = size ? size - 1 : 0;
@@ -561,6 +595,8 @@ static enum MHD_Result do_media(struct emu_req *r, json_t *o, int fd)
         close(fd);
         resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
         r->bytes = 0;
+    } else if (r->corrupt && last - first + 1 <= 64u * 1024 * 1024) {
+        resp = corrupted_response(r, fd, first, last - first + 1);
     } else {
         resp = MHD_create_response_from_fd_at_offset64(last - first + 1, fd, first);
         r->bytes = last - first + 1;
@@ -638,6 +674,55 @@ static enum MHD_Result do_object(struct emu_req *r, const char *name)
     return emu_req_errorf(r, 405, "methodNotAllowed", "%s is not supported here.", r->method);
 }
 
+/* Multi-call rewrite: with maxBytesRewrittenPerCall smaller than the
+ * object, answer done:false and a rewriteToken ("GENERATION-BYTESDONE")
+ * until the last call, which copies (pinned to that source generation).
+ * Returns 0 to go on with the copy (r->status set if already answered), or
+ * -1 with r->err. */
+static int step_rewrite(struct emu_req *r, const char *src, uint64_t *sgen,
+                        const struct emu_precond *spc)
+{
+    const char *mb = emu_req_query(r, "maxBytesRewrittenPerCall");
+    const char *tok = emu_req_query(r, "rewriteToken");
+    uint64_t per = 0, done = 0, tgen = 0, size, gen;
+    json_t *o = NULL, *res;
+    char tbuf[64], sz[32], nb[32];
+    if (!mb && !tok)
+        return 0;
+    if (mb && emu_parse_u64(mb, &per) < 0)
+        return emu_err_set(&r->err, 400, "invalid", "Invalid maxBytesRewrittenPerCall.");
+    if (tok) {
+        const char *dash = strchr(tok, '-');
+        char g[32];
+        if (!dash || (size_t)(dash - tok) >= sizeof(g))
+            return emu_err_set(&r->err, 400, "invalid", "Invalid rewriteToken.");
+        memcpy(g, tok, (size_t)(dash - tok));
+        g[dash - tok] = '\0';
+        if (emu_parse_u64(g, &tgen) < 0 || emu_parse_u64(dash + 1, &done) < 0)
+            return emu_err_set(&r->err, 400, "invalid", "Invalid rewriteToken.");
+    }
+    if (emu_store_object_get(r->store, r->seg[1], src, tok ? tgen : *sgen, spc, &o, NULL, &r->err) <
+        0) {
+        if (tok && r->err.status == 404)
+            emu_err_set(&r->err, 410, "gone", "The rewrite token is no longer valid.");
+        return -1;
+    }
+    size = jget_u64(o, "size");
+    gen = jget_u64(o, "generation");
+    json_decref(o);
+    *sgen = gen; /* the final copy reads exactly this generation */
+    if (per == 0 || done + per >= size)
+        return 0;
+    snprintf(tbuf, sizeof(tbuf), "%llu-%llu", (unsigned long long)gen,
+             (unsigned long long)(done + per));
+    snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
+    snprintf(nb, sizeof(nb), "%llu", (unsigned long long)(done + per));
+    res = json_pack("{s:s, s:s, s:s, s:b, s:s}", "kind", "storage#rewriteResponse",
+                    "totalBytesRewritten", nb, "objectSize", sz, "done", 0, "rewriteToken", tbuf);
+    emu_req_json(r, 200, res);
+    return 0;
+}
+
 static enum MHD_Result do_rewrite(struct emu_req *r, const char *src, int rewrite)
 {
     struct emu_precond spc, dpc;
@@ -648,6 +733,10 @@ static enum MHD_Result do_rewrite(struct emu_req *r, const char *src, int rewrit
     if (parse_pc(r, "", &dpc) < 0 || parse_pc(r, "Source", &spc) < 0 ||
         parse_generation(r, "sourceGeneration", &sgen) < 0)
         return emu_req_error(r, &r->err);
+    if (rewrite && step_rewrite(r, src, &sgen, &spc) < 0)
+        return r->status ? MHD_YES : emu_req_error(r, &r->err);
+    if (r->status)
+        return MHD_YES; /* step_rewrite answered done:false */
     body = parse_body_json(r, 0);
     if (!body)
         return emu_req_error(r, &r->err);
@@ -963,6 +1052,10 @@ static enum MHD_Result do_chunk_locked(struct emu_req *r, json_t *st)
         return emu_req_errorf(r, 400, "invalid",
                               "Non-final chunk size %llu is not a multiple of 262144 bytes.",
                               (unsigned long long)r->received);
+    /* --chunk-persist-max: keep only part of the chunk, as GCS may. */
+    if (emu_req_chunk_persist_max(r) && end > persisted &&
+        end - persisted > emu_req_chunk_persist_max(r))
+        end = persisted + emu_req_chunk_persist_max(r);
     if (end > persisted)
         persisted = end;
     json_object_set_new(st, "persisted", json_integer((json_int_t)persisted));

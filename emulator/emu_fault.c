@@ -21,6 +21,8 @@ int emu_fault_parse_statuses(const char *list, int *out, size_t cap, size_t *n)
         tok[len] = '\0';
         if (strcmp(tok, "drop") == 0) {
             out[(*n)++] = EMU_FAULT_DROP;
+        } else if (strcmp(tok, "corrupt") == 0) {
+            out[(*n)++] = EMU_FAULT_CORRUPT;
         } else {
             char *end;
             long v = strtol(tok, &end, 10);

@@ -11,6 +11,7 @@
 
 #define EMU_FAULT_DROP       0 /* close the connection without a response */
 #define EMU_FAULT_NONE       (-1)
+#define EMU_FAULT_CORRUPT    1 /* serve media with one byte flipped */
 #define EMU_FAULT_MAX_STATUS 16
 
 struct emu_fault {
@@ -23,7 +24,8 @@ struct emu_fault {
     pthread_mutex_t lock;
 };
 
-/* Parses "503,429,500,drop" (statuses 100..599 or "drop"). Returns 0 or -1. */
+/* Parses "503,429,500,drop,corrupt" (statuses 100..599, "drop", "corrupt").
+ * Returns 0 or -1. */
 int emu_fault_parse_statuses(const char *list, int *out, size_t cap, size_t *n);
 
 void emu_fault_init(struct emu_fault *f, uint64_t seed);
@@ -32,7 +34,8 @@ void emu_fault_cleanup(struct emu_fault *f);
 /* Whether the request URI is subject to faults and latency. */
 int emu_fault_applies(const struct emu_fault *f, const char *uri);
 
-/* Draws a decision: EMU_FAULT_NONE, EMU_FAULT_DROP or an HTTP status. */
+/* Draws a decision: EMU_FAULT_NONE, EMU_FAULT_DROP, EMU_FAULT_CORRUPT or an
+ * HTTP status. */
 int emu_fault_pick(struct emu_fault *f, const char *uri);
 
 #endif

@@ -29,7 +29,13 @@ struct emu_server {
     pthread_mutex_t log_lock;
     char host[64];
     int port;
+    uint64_t chunk_persist_max;
 };
+
+uint64_t emu_req_chunk_persist_max(const struct emu_req *r)
+{
+    return r->srv->chunk_persist_max;
+}
 
 const char *emu_req_query(const struct emu_req *r, const char *key)
 {
@@ -141,23 +147,36 @@ static void push_query(struct emu_req *r, char *k, char *v)
     free(v);
 }
 
-static void parse_query(struct emu_req *r, const char *q)
+/* Query strings use form encoding: '+' is a space (gcloud sends
+ * prefix=dir%2Fa+b for "dir/a b"); a literal '+' arrives as %2B. */
+static void parse_query(struct emu_req *r, const char *raw)
 {
     size_t n = 1;
+    char *q0 = strdup(raw), *q = q0;
+    if (!q0)
+        return;
+    for (char *p = q0; *p; p++)
+        if (*p == '+')
+            *p = ' ';
     for (const char *p = q; *p; p++)
         n += *p == '&';
     r->qk = calloc(n, sizeof(char *));
     r->qv = calloc(n, sizeof(char *));
-    if (!r->qk || !r->qv)
+    if (!r->qk || !r->qv) {
+        free(q0);
         return;
+    }
     while (*q) {
         const char *amp = strchr(q, '&');
         size_t len = amp ? (size_t)(amp - q) : strlen(q);
         const char *eq = memchr(q, '=', len);
         size_t klen = eq ? (size_t)(eq - q) : len;
         if (len > 0) {
+            size_t vlen = 0;
             char *k = emu_pct_decode(q, klen, NULL);
-            char *v = eq ? emu_pct_decode(eq + 1, len - klen - 1, NULL) : strdup("");
+            char *v = eq ? emu_pct_decode(eq + 1, len - klen - 1, &vlen) : strdup("");
+            if (v && vlen != strlen(v))
+                r->bad_query = 1; /* %00 would silently truncate the value */
             if (!k || !v) {
                 /* A malformed escape makes the value unusable; keep it raw. */
                 free(k);
@@ -171,6 +190,7 @@ static void parse_query(struct emu_req *r, const char *q)
         if (*q == '&')
             q++;
     }
+    free(q0);
 }
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -220,7 +240,8 @@ static void log_line(struct emu_server *s, struct emu_req *r, int dropped)
                 (unsigned long long)ms);
     else
         fprintf(s->log, "%s %s %d %llu %llu%s\n", r->method[0] ? r->method : "-", r->uri, r->status,
-                (unsigned long long)r->bytes, (unsigned long long)ms, r->fault > 0 ? " FAULT" : "");
+                (unsigned long long)r->bytes, (unsigned long long)ms,
+                r->fault > 0 || r->corrupted ? " FAULT" : "");
     fflush(s->log);
     pthread_mutex_unlock(&s->log_lock);
 }
@@ -324,6 +345,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 ;
         }
         r->fault = emu_fault_pick(&s->fault, r->uri);
+        if (r->fault == EMU_FAULT_CORRUPT) {
+            /* Handled normally; do_media flips a byte of the bytes served. */
+            r->fault = EMU_FAULT_NONE;
+            r->corrupt = 1;
+        }
         if (r->fault == EMU_FAULT_DROP)
             return MHD_NO;
         if (r->fault == EMU_FAULT_NONE)
@@ -375,6 +401,7 @@ int emu_server_start(struct emu_server **out, const struct emu_options *o, char 
     }
     s->fault.route = o->fault_route;
     s->fault.latency_ms = o->latency_ms;
+    s->chunk_persist_max = o->chunk_persist_max;
     if (emu_store_open(&s->store, o->root, &e) < 0) {
         snprintf(err, errcap, "%s", e.message);
         goto fail;

@@ -20,7 +20,8 @@ struct emu_options {
     const char *fault_route;
     unsigned latency_ms;
     uint64_t seed;
-    FILE *log; /* one line per request; borrowed */
+    uint64_t chunk_persist_max; /* 0, or a multiple of 262144 */
+    FILE *log;                  /* one line per request; borrowed */
 };
 
 struct emu_server;

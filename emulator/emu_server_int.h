@@ -34,11 +34,14 @@ struct emu_req {
     char method[16];
     uint64_t start_us;
     int started;
-    int fault; /* EMU_FAULT_NONE, EMU_FAULT_DROP or a status */
+    int fault;     /* EMU_FAULT_NONE, EMU_FAULT_DROP or a status */
+    int corrupt;   /* a "corrupt" fault was drawn: flip a byte of media */
+    int corrupted; /* ... and it was applied (logged as FAULT) */
 
     /* Decoded query parameters. */
     size_t nq;
     char **qk, **qv;
+    int bad_query; /* a value contained %00 */
     /* Decoded path segments after the API prefix. */
     int api; /* 0 unknown, 1 /storage/v1, 2 /download/storage/v1, 3 upload */
     size_t nseg;
@@ -78,6 +81,9 @@ const char *emu_req_query(const struct emu_req *r, const char *key);
 const char *emu_req_header(const struct emu_req *r, const char *name);
 /* "http://host:port" as the client addressed us. */
 void emu_req_base(const struct emu_req *r, char *out, size_t cap);
+/* --chunk-persist-max: at most this many bytes persisted per chunk PUT
+ * (0 = no limit). */
+uint64_t emu_req_chunk_persist_max(const struct emu_req *r);
 
 /* Queue a response and record status/bytes; every helper consumes resp. */
 enum MHD_Result emu_req_queue(struct emu_req *r, int status, struct MHD_Response *resp);

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "emulator/emu_server.h"
 #include "emulator/emu_util.h"
 
@@ -22,10 +24,14 @@ static const char USAGE[] =
     "  --host ADDR           address to bind (default 127.0.0.1)\n"
     "  --port N              port to bind; 0 picks a free one (default 9023)\n"
     "  --fault-rate P        inject a fault into a fraction P (0..1) of requests\n"
-    "  --fault-statuses L    comma list of statuses and/or 'drop' (default 503)\n"
+    "  --fault-statuses L    comma list of statuses, 'drop' (close without a response)\n"
+    "                        and/or 'corrupt' (flip a byte of a media download);\n"
+    "                        default 503\n"
     "  --fault-route S       only requests whose path contains S get faults/latency\n"
     "  --latency-ms N        delay every (matching) request by N ms\n"
     "  --seed N              seed of the fault generator (default: time)\n"
+    "  --chunk-persist-max B persist at most B bytes (a multiple of 262144) per\n"
+    "                        resumable chunk; the 308 Range then reports less than sent\n"
     "  --log FILE            request log, one line per request (default stderr)\n"
     "  --help                this text\n"
     "\n"
@@ -90,7 +96,7 @@ int main(int argc, char **argv)
                                          &o.n_fault_statuses) < 0) {
                 fprintf(stderr,
                         "wiggly-gcs-emulator: --fault-statuses %s: expected a comma list of "
-                        "HTTP statuses (100..599) or 'drop', at most %d\n",
+                        "HTTP statuses (100..599), 'drop' or 'corrupt', at most %d\n",
                         v, EMU_FAULT_MAX_STATUS);
                 return 2;
             }
@@ -109,6 +115,15 @@ int main(int argc, char **argv)
                 return 2;
             }
             o.seed = n;
+        } else if (strcmp(a, "--chunk-persist-max") == 0) {
+            if (parse_uint(v, UINT64_MAX, &n) < 0 || n == 0 || n % 262144 != 0) {
+                fprintf(stderr,
+                        "wiggly-gcs-emulator: --chunk-persist-max %s: expected a positive "
+                        "multiple of 262144\n",
+                        v);
+                return 2;
+            }
+            o.chunk_persist_max = n;
         } else if (strcmp(a, "--log") == 0) {
             log_path = v;
         } else {
@@ -127,7 +142,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    /* Block the signals before any thread starts so only sigwait sees them. */
+    /* Before any thread starts: jansson's hash seed and the signal mask
+     * (only sigwait below sees SIGINT/SIGTERM). */
+    json_object_seed(0);
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);

@@ -251,12 +251,14 @@ static void on_token_resp(void *ud, const struct gcp_error *err, struct gcp__res
     }
     {
         double now = now_s(a);
-        double jitter = 30.0 * (double)(rand_r(&a->seed) % 1000) / 1000.0;
+        double span = exp_in > REFRESH_EARLY_S ? (exp_in - REFRESH_EARLY_S) / 2 : 0;
+        double jitter = (span < 30.0 ? span : 30.0) * (double)(rand_r(&a->seed) % 1000) / 1000.0;
 
         a->expiry = now + exp_in;
-        a->refresh_at = a->expiry - REFRESH_EARLY_S - jitter;
-        if (a->refresh_at < now + exp_in / 2)
-            a->refresh_at = now + exp_in / 2;
+        /* Refresh 5 min early, spread by up to 30 s across pods; a token
+         * that lives less than 5 min is refreshed at half its life. */
+        a->refresh_at =
+            exp_in > REFRESH_EARLY_S ? a->expiry - REFRESH_EARLY_S - jitter : now + exp_in / 2;
     }
     a->ready = 1;
     fire_waiters(a, NULL);

@@ -137,9 +137,31 @@ static int check_bucket(const char *b)
     return check_str(b, 222, 1);
 }
 
+static int utf8_ok(const unsigned char *p)
+{
+    while (*p) {
+        int n = *p < 0x80             ? 0
+                : (*p & 0xE0) == 0xC0 ? 1
+                : (*p & 0xF0) == 0xE0 ? 2
+                : (*p & 0xF8) == 0xF0 ? 3
+                                      : -1;
+
+        if (n < 0 || (n == 1 && *p < 0xC2))
+            return 0;
+        p++;
+        while (n--) {
+            if ((*p & 0xC0) != 0x80)
+                return 0;
+            p++;
+        }
+    }
+    return 1;
+}
+
+/* GCS names are UTF-8 (jansson would refuse anything else anyway). */
 static int check_object(const char *o)
 {
-    return check_str(o, 1024, 0);
+    return check_str(o, 1024, 0) == 0 && utf8_ok((const unsigned char *)o) ? 0 : -1;
 }
 
 static int64_t int64_field(json_t *o, const char *key, int64_t dflt)
@@ -1281,6 +1303,13 @@ static int upload(struct gcp_gcs *g, const char *bucket, const char *name, const
         return GCP_EINVAL;
     if (chunk % CHUNK_QUANTUM != 0)
         return GCP_EINVAL;
+    if (opts && opts->content_type) {
+        const char *p;
+
+        for (p = opts->content_type; *p; p++)
+            if (*p < 0x20 || *p > 0x7e)
+                return GCP_EINVAL;
+    }
     if (g->closing)
         return GCP_ECANCELED;
     op = calloc(1, sizeof *op);

@@ -11,20 +11,22 @@ target_link_libraries(wiggly_test_fakehttp PUBLIC wiggly_options Libev::libev Pk
                       Threads::Threads)
 
 if(TARGET PkgConfig::CMOCKA)
-  foreach(t unit auth pubsub gcs)
+  foreach(t unit auth pubsub)
     add_executable(test_gcp_${t} ${CMAKE_CURRENT_LIST_DIR}/test_gcp_${t}.c)
     target_link_libraries(test_gcp_${t} PRIVATE wiggly_gcp wiggly_test_fakehttp
-                          wiggly_test_pubsub PkgConfig::CMOCKA PkgConfig::JANSSON
+                          wiggly_test_pubsub wiggly_test_gcs PkgConfig::CMOCKA PkgConfig::JANSSON
                           PkgConfig::CURL OpenSSL::Crypto Libev::libev)
     add_test(NAME gcp_${t} COMMAND test_gcp_${t})
     set_tests_properties(gcp_${t} PROPERTIES TIMEOUT 300 LABELS "gcp")
   endforeach()
-  # The GCS emulator launcher comes from the emulator's branch; until it is
-  # there, the emulator-backed GCS tests report themselves as skipped.
-  if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/support/gcs_emulator.c)
-    target_link_libraries(test_gcp_gcs PRIVATE wiggly_test_gcs)
-    target_compile_definitions(test_gcp_gcs PRIVATE HAVE_TGCS=1)
-    add_dependencies(test_gcp_gcs wiggly-gcs-emulator)
-  endif()
-  set_tests_properties(gcp_pubsub gcp_gcs PROPERTIES LABELS "gcp;integration;long")
+  # GCS suites run against wiggly-gcs-emulator (tests/support/gcs_emulator.h,
+  # target wiggly_test_gcs from tests/emulator.cmake).
+  foreach(t gcs faults)
+    add_executable(test_gcp_${t} ${CMAKE_CURRENT_LIST_DIR}/test_gcp_${t}.c)
+    target_link_libraries(test_gcp_${t} PRIVATE wiggly_gcp wiggly_test_fakehttp wiggly_test_gcs
+                          PkgConfig::CMOCKA PkgConfig::JANSSON PkgConfig::CURL Libev::libev)
+    add_test(NAME gcp_${t} COMMAND test_gcp_${t})
+  endforeach()
+  set_tests_properties(gcp_pubsub gcp_gcs gcp_faults PROPERTIES TIMEOUT 300
+                       LABELS "gcp;integration;long")
 endif()

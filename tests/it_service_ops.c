@@ -71,26 +71,27 @@ static int group_teardown(void **state)
 }
 
 static void write_job(struct svc_job_proc *j, const char *name, const char *sub, const char *in,
-                      const char *outp, const char *runtime)
+                      const char *outp, const char *format, const char *runtime)
 {
     char json[2048];
     snprintf(json, sizeof(json),
              "{\"job\":\"%s\",\"project\":\"p\","
              "\"events\":{\"subscription\":\"projects/p/subscriptions/%s\"},"
              "\"input\":{\"location\":\"gs://wbkt/%s/\",\"suffix\":\".wav\"},"
-             "\"output\":{\"location\":\"gs://wbkt/%s/\",\"suffix\":\".flac\"},"
-             "\"steps\":{\"channels\":\"mono\",\"rate\":22050,\"quality\":\"very-high\"},"
+             "\"output\":{\"location\":\"gs://wbkt/%s/\",\"suffix\":\".%s\"},"
+             "\"steps\":{\"channels\":\"mono\",\"rate\":22050,\"quality\":\"very-high\","
+             "\"format\":\"%s\"},"
              "\"runtime\":%s}",
-             name, sub, in, outp, runtime);
+             name, sub, in, outp, format, format, runtime);
     assert_int_equal(svc_it_job(&it, j, name, json), 0);
 }
 
-static void publish_range(const char *topic, const char *fmt, int n)
+static void publish_range(const char *topic, const char *prefix, int width, int n)
 {
     for (int i = 0; i < n; i++) {
         char buf[64];
         const char *m[1] = {buf};
-        snprintf(buf, sizeof(buf), fmt, i);
+        snprintf(buf, sizeof(buf), "%s%0*d", prefix, width, i);
         assert_int_equal(tcloud_publish(it.cloud, svc_it_topic(topic), m, 1), 0);
     }
 }
@@ -125,13 +126,13 @@ static void test_two_processes_one_subscription(void **state)
     (void)state;
     if (skipped)
         skip();
-    write_job(&e1, "E", "E-sub", "short", "e",
+    write_job(&e1, "E", "E-sub", "short", "e", "flac",
               "{\"workers\":1,\"max_in_flight\":8,\"ack_deadline_s\":10}");
     e2 = e1;
     snprintf(e2.log, sizeof(e2.log), "%s/E2.log", it.dir);
     assert_int_equal(svc_it_job_start(&it, &e1), 0);
     assert_int_equal(svc_it_job_start(&it, &e2), 0);
-    publish_range("E-in", "e%03d", N_SHARED);
+    publish_range("E-in", "e", 3, N_SHARED);
     for (int i = 0; i < N_SHARED; i++) {
         char name[64];
         snprintf(name, sizeof(name), "e/e%03d.flac", i);
@@ -142,7 +143,7 @@ static void test_two_processes_one_subscription(void **state)
         if (svc_it_metric(&e1, "wiggly_in_flight") == 0 &&
             svc_it_metric(&e2, "wiggly_in_flight") == 0)
             break;
-        usleep(100 * 1000);
+        svc_test_sleep(0.1);
     }
     assert_true(svc_it_metric(&e1, "wiggly_messages_total{outcome=\"processed\"}") +
                     svc_it_metric(&e2, "wiggly_messages_total{outcome=\"processed\"}") >=
@@ -162,16 +163,17 @@ static void test_two_processes_one_subscription(void **state)
     assert_int_equal(tcloud_pull(it.cloud, svc_it_sub("E-sub"), 1, 15, m, 4), 0);
 }
 
-static void expect_long_outputs(const char *prefix)
+static void expect_long_outputs(const char *prefix, const char *suffix, enum audio_format fmt)
 {
     for (int i = 0; i < N_LONG; i++) {
         char name[64];
         struct audio_info info;
-        snprintf(name, sizeof(name), "%s/l%d.flac", prefix, i);
+        snprintf(name, sizeof(name), "%s/l%d%s", prefix, i, suffix);
         assert_int_equal(tcloud_wait_object(it.cloud, SVC_IT_BUCKET, name, LIMIT), 0);
         assert_int_equal(svc_it_probe(&it, name, &info), 0); /* complete, decodable */
         assert_int_equal(info.rate, 22050);
         assert_int_equal(info.channels, 1);
+        assert_int_equal(info.format, fmt);
         assert_true(info.frames > (int64_t)(22050 * LONG_SECONDS * 0.99));
     }
 }
@@ -179,7 +181,7 @@ static void expect_long_outputs(const char *prefix)
 static void wait_in_flight(struct svc_job_proc *j)
 {
     for (int k = 0; k < 1500 && svc_it_metric(j, "wiggly_in_flight") < 1; k++)
-        usleep(20 * 1000);
+        svc_test_sleep(0.02);
     assert_true(svc_it_metric(j, "wiggly_in_flight") >= 1);
 }
 
@@ -190,16 +192,16 @@ static void test_sigkill_mid_flight(void **state)
     (void)state;
     if (skipped)
         skip();
-    write_job(&h, "H", "H-sub", "long", "h",
+    write_job(&h, "H", "H-sub", "long", "h", "flac",
               "{\"workers\":1,\"max_in_flight\":2,\"ack_deadline_s\":10}");
     assert_int_equal(svc_it_job_start(&it, &h), 0);
-    publish_range("H-in", "l%d", N_LONG);
+    publish_range("H-in", "l", 1, N_LONG);
     wait_in_flight(&h);
     st = svc_test_stop(h.pid, SIGKILL, 30);
     assert_true(st >= 0 && WIFSIGNALED(st));
     h.pid = 0;
     assert_int_equal(svc_it_job_start(&it, &h), 0); /* a new pod */
-    expect_long_outputs("h");
+    expect_long_outputs("h", ".flac", AUDIO_FMT_FLAC);
     assert_int_equal(WEXITSTATUS(svc_it_job_stop(&h, 60)), 0);
 }
 
@@ -210,11 +212,13 @@ static void test_sigterm_drains(void **state)
     (void)state;
     if (skipped)
         skip();
-    write_job(&g, "G", "G-sub", "long", "g",
-              "{\"workers\":1,\"max_in_flight\":3,\"ack_deadline_s\":10,"
+    /* Vorbis encoding is slow enough that the short grace period ends with
+     * messages still queued: they are nacked and redelivered. */
+    write_job(&g, "G", "G-sub", "long", "g", "ogg",
+              "{\"workers\":1,\"max_in_flight\":6,\"ack_deadline_s\":10,"
               "\"shutdown_grace_s\":1}");
     assert_int_equal(svc_it_job_start(&it, &g), 0);
-    publish_range("G-in", "l%d", N_LONG);
+    publish_range("G-in", "l", 1, N_LONG);
     wait_in_flight(&g);
     st = svc_it_job_stop(&g, 60);
     assert_true(st >= 0);
@@ -222,8 +226,72 @@ static void test_sigterm_drains(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
     /* Not lost: a new process gets the rest. */
     assert_int_equal(svc_it_job_start(&it, &g), 0);
-    expect_long_outputs("g");
+    expect_long_outputs("g", ".ogg", AUDIO_FMT_OGG);
     assert_int_equal(WEXITSTATUS(svc_it_job_stop(&g, 60)), 0);
+}
+
+/* With every storage request slowed to 3.5 s by the emulator, one message
+ * takes longer than the 10 s ack deadline: the lease extensions must keep
+ * it from being redelivered (a duplicate would end as "skipped"); and a
+ * SIGTERM with a 1 s grace period must nack the unfinished messages, which
+ * a new process then completes. */
+static void test_slow_storage_lease_and_nack(void **state)
+{
+    const char *slow[] = {"--latency-ms", "3500", NULL};
+    struct svc_job_proc l, m;
+    int st;
+    char *log;
+    (void)state;
+    if (skipped)
+        skip();
+    assert_int_equal(tcloud_topic(it.cloud, svc_it_topic("L-in")), 0);
+    assert_int_equal(tcloud_topic(it.cloud, svc_it_topic("M-in")), 0);
+    assert_int_equal(tcloud_sub(it.cloud, svc_it_sub("L-sub"), svc_it_topic("L-in"), 10, NULL, 0),
+                     0);
+    assert_int_equal(tcloud_sub(it.cloud, svc_it_sub("M-sub"), svc_it_topic("M-in"), 10, NULL, 0),
+                     0);
+    assert_int_equal(svc_it_gcs_restart(&it, slow), 0);
+
+    write_job(&l, "L", "L-sub", "long", "lz", "flac",
+              "{\"workers\":1,\"max_in_flight\":2,\"ack_deadline_s\":10}");
+    assert_int_equal(svc_it_job_start(&it, &l), 0);
+    publish_range("L-in", "l", 1, 2);
+    for (int i = 0; i < 2; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "lz/l%d.flac", i);
+        assert_int_equal(tcloud_wait_object(it.cloud, SVC_IT_BUCKET, name, LIMIT), 0);
+    }
+    for (int k = 0; k < 600; k++) {
+        if (svc_it_metric(&l, "wiggly_messages_total{outcome=\"processed\"}") >= 2 &&
+            svc_it_metric(&l, "wiggly_in_flight") == 0)
+            break;
+        svc_test_sleep(0.1);
+    }
+    assert_true(svc_it_metric(&l, "wiggly_messages_total{outcome=\"processed\"}") == 2);
+    assert_true(svc_it_metric(&l, "wiggly_messages_total{outcome=\"skipped\"}") == 0);
+    assert_int_equal(WEXITSTATUS(svc_it_job_stop(&l, 60)), 0);
+
+    write_job(&m, "M", "M-sub", "long", "mz", "flac",
+              "{\"workers\":1,\"max_in_flight\":2,\"ack_deadline_s\":10,"
+              "\"shutdown_grace_s\":1}");
+    assert_int_equal(svc_it_job_start(&it, &m), 0);
+    publish_range("M-in", "l", 1, 2);
+    wait_in_flight(&m);
+    st = svc_it_job_stop(&m, 60);
+    assert_true(st >= 0 && WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    log = svc_test_read_file(m.log, NULL);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "nacked at shutdown"));
+    free(log);
+    assert_int_equal(svc_it_gcs_restart(&it, NULL), 0); /* full speed again */
+    assert_int_equal(svc_it_job_start(&it, &m), 0);
+    for (int i = 0; i < 2; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "mz/l%d.flac", i);
+        assert_int_equal(tcloud_wait_object(it.cloud, SVC_IT_BUCKET, name, LIMIT), 0);
+    }
+    assert_int_equal(WEXITSTATUS(svc_it_job_stop(&m, 60)), 0);
 }
 
 int main(void)
@@ -232,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_two_processes_one_subscription),
         cmocka_unit_test(test_sigkill_mid_flight),
         cmocka_unit_test(test_sigterm_drains),
+        cmocka_unit_test(test_slow_storage_lease_and_nack),
     };
     int rc;
     curl_global_init(CURL_GLOBAL_DEFAULT);

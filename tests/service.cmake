@@ -24,7 +24,7 @@ endif()
 if(TARGET PkgConfig::CMOCKA AND TARGET wiggly_test_pubsub AND TARGET wiggly_test_gcs)
   add_library(wiggly_test_svc_it STATIC support/svc_cloud_sync.c support/svc_it.c)
   target_include_directories(wiggly_test_svc_it PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
-  target_compile_definitions(wiggly_test_svc_it PRIVATE WIGGLY_BIN="$<TARGET_FILE:wiggly>")
+  target_compile_definitions(wiggly_test_svc_it PUBLIC WIGGLY_BIN="$<TARGET_FILE:wiggly>")
   target_link_libraries(wiggly_test_svc_it PUBLIC wiggly_test_svc wiggly_test_pubsub
     wiggly_test_gcs wiggly_gcp wiggly_audio wiggly_options PkgConfig::CURL Libev::libev)
   foreach(t chain ops)
@@ -37,3 +37,13 @@ if(TARGET PkgConfig::CMOCKA AND TARGET wiggly_test_pubsub AND TARGET wiggly_test
       SKIP_RETURN_CODE 77)
   endforeach()
 endif()
+
+# The verbs answer --help and refuse bad usage with exit code 2.
+foreach(verb run publish verify)
+  add_test(NAME service_cli_${verb}_help COMMAND wiggly ${verb} --help)
+  set_tests_properties(service_cli_${verb}_help PROPERTIES LABELS "unit;service"
+    PASS_REGULAR_EXPRESSION "usage: wiggly ${verb}")
+  add_test(NAME service_cli_${verb}_usage
+    COMMAND sh -c "\"$0\" ${verb} --no-such-option; test $? -eq 2" $<TARGET_FILE:wiggly>)
+  set_tests_properties(service_cli_${verb}_usage PROPERTIES LABELS "unit;service")
+endforeach()

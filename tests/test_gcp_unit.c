@@ -763,6 +763,28 @@ static void test_pubsub_batching(void **state)
         free(blob);
     }
     assert_int_equal(r.calls, 1);
+
+    /* The 10 MB request limit splits too: 3 x 4 MB (5.3 MB in base64). */
+    {
+        struct gcp_pubsub_message mb[3];
+        char *blob = malloc(4 * 1000 * 1000);
+        struct pres r3 = {0};
+
+        memset(blob, 'b', 4 * 1000 * 1000);
+        for (i = 0; i < 3; i++) {
+            mb[i].data = blob;
+            mb[i].len = 4 * 1000 * 1000;
+            mb[i].attrs = NULL;
+            mb[i].n_attrs = 0;
+        }
+        e->sc.publish_reqs = 0;
+        assert_int_equal(gcp_pubsub_publish(ps, "projects/p/topics/t", mb, 3, on_pub, &r3), 0);
+        assert_int_equal(fake_loop_wait(e->loop, &r3.calls, 1, 60), 0);
+        assert_false(r3.has_err);
+        assert_int_equal(r3.n, 3);
+        assert_int_equal(e->sc.publish_reqs, 3);
+        free(blob);
+    }
     gcp_pubsub_destroy(ps);
     free(m);
     free(ids);

@@ -22,8 +22,9 @@
 #error "WIGGLY_GCS_EMULATOR_PATH must name the wiggly-gcs-emulator binary"
 #endif
 
-static int spawn(struct tgcs *e, const char *const *extra)
+static int spawn(struct tgcs *e, const char *const *extra, int port)
 {
+    char port_arg[16];
     int pipefd[2];
     const char *argv[64];
     size_t n = 0;
@@ -35,8 +36,9 @@ static int spawn(struct tgcs *e, const char *const *extra)
     argv[n++] = e->root;
     argv[n++] = "--host";
     argv[n++] = "127.0.0.1";
+    snprintf(port_arg, sizeof(port_arg), "%d", port);
     argv[n++] = "--port";
-    argv[n++] = "0";
+    argv[n++] = port_arg;
     argv[n++] = "--log";
     argv[n++] = e->log;
     for (size_t i = 0; extra && extra[i] && n < 63; i++)
@@ -110,24 +112,26 @@ int tgcs_start(struct tgcs *e, const char *const *extra_args)
     }
     snprintf(e->root, sizeof(e->root), "%s/root", base);
     snprintf(e->log, sizeof(e->log), "%s/requests.log", base);
-    if (spawn(e, extra_args) < 0) {
+    if (spawn(e, extra_args, 0) < 0) {
         tgcs_stop(e);
         return -1;
     }
     return 0;
 }
 
-static void kill_wait(struct tgcs *e)
+/* SIGTERM, wait (SIGKILL after 10 s); returns the exit status, or -1 when
+ * the process did not exit normally with a status. */
+static int kill_wait(struct tgcs *e)
 {
-    int status;
+    int status = 0;
     if (e->pid <= 0)
-        return;
+        return 0;
     kill(e->pid, SIGTERM);
     for (int i = 0; i < 1000; i++) {
         pid_t r = waitpid(e->pid, &status, WNOHANG);
         if (r == e->pid || (r < 0 && errno != EINTR)) {
             e->pid = 0;
-            return;
+            return r == -1 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         }
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
@@ -135,12 +139,19 @@ static void kill_wait(struct tgcs *e)
     kill(e->pid, SIGKILL);
     waitpid(e->pid, &status, 0);
     e->pid = 0;
+    return -1;
 }
 
 int tgcs_restart(struct tgcs *e, const char *const *extra_args)
 {
-    kill_wait(e);
-    return spawn(e, extra_args);
+    int st = kill_wait(e);
+    if (st != 0)
+        fprintf(stderr, "tgcs: emulator exited with status %d\n", st);
+    /* Same port first, so URLs the test holds (resumable upload URIs,
+     * STORAGE_EMULATOR_HOST) stay valid; any free port otherwise. */
+    if (spawn(e, extra_args, e->port) < 0 && spawn(e, extra_args, 0) < 0)
+        return -1;
+    return st == 0 ? 0 : -1;
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -151,11 +162,19 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 
 void tgcs_stop(struct tgcs *e)
 {
+    tgcs_stop_status(e);
+}
+
+int tgcs_stop_status(struct tgcs *e)
+{
     char base[256];
     char *slash;
+    int st;
     if (!e)
-        return;
-    kill_wait(e);
+        return 0;
+    st = kill_wait(e);
+    if (st != 0)
+        fprintf(stderr, "tgcs: emulator exited with status %d\n", st);
     if (e->root[0]) {
         snprintf(base, sizeof(base), "%s", e->root);
         slash = strrchr(base, '/');
@@ -165,6 +184,7 @@ void tgcs_stop(struct tgcs *e)
         }
     }
     e->root[0] = '\0';
+    return st;
 }
 
 int tgcs_log_count(const struct tgcs *e, const char *a, const char *b)

@@ -22,12 +22,19 @@ struct tgcs {
 int tgcs_start(struct tgcs *e, const char *const *extra_args);
 
 /* Stops the process (SIGTERM, then SIGKILL after 10 s) and starts it again
- * on the same root and log (new port) with extra_args. Returns 0 or -1. */
+ * on the same root and log with extra_args, on the same port when it can be
+ * bound again (else on a new one: e->port and e->url are updated). Returns
+ * 0, or -1 when the restart failed or the old process did not exit with
+ * status 0. */
 int tgcs_restart(struct tgcs *e, const char *const *extra_args);
 
 /* Stops the process and removes the temporary directory. Safe on a zeroed
  * or already stopped struct. */
 void tgcs_stop(struct tgcs *e);
+
+/* Same, returning the emulator's exit status: 0 after a clean SIGTERM exit,
+ * non-zero if it crashed or a sanitizer reported an error (leaks included). */
+int tgcs_stop_status(struct tgcs *e);
 
 /* Counts log lines containing every one of the (up to two, NULL to skip)
  * substrings. Returns -1 if the log cannot be read. */

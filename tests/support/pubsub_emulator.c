@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -177,6 +178,8 @@ int tpubsub_start(struct tpubsub *e)
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
         setpgid(0, 0);
+        /* If the test dies (ctest timeout, crash), take the emulator along. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (fd >= 0) {
             dup2(fd, 1);
             dup2(fd, 2);

@@ -1,6 +1,7 @@
 /* svc_cloud_sync.c: see svc_cloud_sync.h. Each call runs the private loop
  * until its callback sets a flag; a guard timer ends waits that hang, and
  * the caller then sees an error (tests assert outcomes, never times). */
+#include "support/svc_util.h"
 #include "support/svc_cloud_sync.h"
 
 #include <arpa/inet.h>
@@ -272,7 +273,7 @@ int tcloud_wait_object(struct tcloud *t, const char *bucket, const char *name, d
             return 0;
         if (ev_time() >= end)
             return rc;
-        usleep(200 * 1000);
+        svc_test_sleep(0.2);
     }
 }
 
@@ -306,7 +307,7 @@ int svc_test_stop(pid_t pid, int sig, double limit_s)
             return status;
         if (r < 0)
             return -1;
-        usleep(50 * 1000);
+        svc_test_sleep(0.05);
     }
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);

@@ -107,7 +107,7 @@ int svc_it_job_start(struct svc_it *it, struct svc_job_proc *j)
             j->pid = 0;
             return -1;
         }
-        usleep(100 * 1000);
+        svc_test_sleep(0.1);
     }
     return -1;
 }
@@ -166,6 +166,17 @@ int svc_it_probe(struct svc_it *it, const char *name, struct audio_info *info)
     return rc;
 }
 
+int svc_it_gcs_restart(struct svc_it *it, const char *const *extra_args)
+{
+    tcloud_destroy(it->cloud);
+    it->cloud = NULL;
+    if (tgcs_restart(&it->gcs, extra_args) != 0)
+        return -1;
+    setenv("STORAGE_EMULATOR_HOST", it->gcs.url, 1);
+    it->cloud = tcloud_create();
+    return it->cloud ? 0 : -1;
+}
+
 long svc_it_gcs_log_lines(struct svc_it *it)
 {
     size_t len = 0;
@@ -186,7 +197,7 @@ void svc_it_gcs_quiet(struct svc_it *it, double quiet_s, double limit_s)
     long last = svc_it_gcs_log_lines(it);
     while (now() < end) {
         long n;
-        usleep(200 * 1000);
+        svc_test_sleep(0.2);
         n = svc_it_gcs_log_lines(it);
         if (n != last) {
             last = n;

@@ -51,6 +51,9 @@ int svc_it_upload_wav(struct svc_it *it, const char *name, int rate, int channel
 int svc_it_upload_bytes(struct svc_it *it, const char *name, const void *data, size_t len);
 /* Download gs://wbkt/NAME and probe it. */
 int svc_it_probe(struct svc_it *it, const char *name, struct audio_info *info);
+/* Restart the GCS emulator on the same state with extra_args (new port):
+ * updates STORAGE_EMULATOR_HOST and the test's clients. 0 or -1. */
+int svc_it_gcs_restart(struct svc_it *it, const char *const *extra_args);
 /* Lines of the GCS emulator's request log. */
 long svc_it_gcs_log_lines(struct svc_it *it);
 /* Wait until the GCS request log has not grown for quiet_s (at most limit_s). */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef M_PI
@@ -135,4 +136,13 @@ int svc_test_write_wav(const char *path, int rate, int channels, double seconds,
             fwrite(b, 1, 2, f);
     }
     return fclose(f) == 0 ? 0 : -1;
+}
+
+void svc_test_sleep(double seconds)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)seconds;
+    ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) != 0)
+        ;
 }

@@ -16,4 +16,7 @@ int svc_test_count_files(const char *dir);
  * and duration. */
 int svc_test_write_wav(const char *path, int rate, int channels, double seconds, double freq);
 
+/* Sleep for seconds (nanosleep). */
+void svc_test_sleep(double seconds);
+
 #endif
