@@ -87,6 +87,7 @@ struct run {
     int pods;
     double seconds; /* publish until the last output message */
     double cpu[2], hwm[2];
+    double stage[3]; /* download, process, upload: seconds summed over pods */
     int done;
 };
 
@@ -131,6 +132,12 @@ static int run_job(int n, int pods, const char *tag, struct run *r)
     /* Let the last acks go out, then read the counters of the live processes. */
     e2e_sleep(1.0);
     for (int i = 0; i < pods; i++) {
+        static const char *const stages[3] = {"download", "process", "upload"};
+        for (int k = 0; k < 3; k++) {
+            char series[96];
+            snprintf(series, sizeof(series), "wiggly_stage_seconds_sum{stage=\"%s\"}", stages[k]);
+            r->stage[k] += e2e_pod_metric(&p[i], series);
+        }
         r->cpu[i] = proc_cpu(p[i].pid);
         r->hwm[i] = proc_hwm(p[i].pid);
         e2e_pod_stop(&p[i], SIGTERM, 120, NULL);
@@ -204,6 +211,9 @@ int main(int argc, char **argv)
         printf("  %-34s %10.1f %10.1f\n", "queue drain time s", one.seconds, two.seconds);
         printf("  %-34s %10.1f %6.1f/%.1f  (target <= 64)\n", "peak RSS MiB (VmHWM) per process",
                one.hwm[0], two.hwm[0], two.hwm[1]);
+        printf("  %-34s %4.2f/%4.2f/%4.2f %4.2f/%4.2f/%4.2f\n", "mean s/track download/DSP/upload",
+               one.stage[0] / n, one.stage[1] / n, one.stage[2] / n, two.stage[0] / n,
+               two.stage[1] / n, two.stage[2] / n);
         printf("  cores for 100 million tracks in 24 h: %.0f (at %.3f cpu s/track; baseline "
                "floor %.0f)\n",
                1e8 * cpu1 / 86400.0, cpu1, 1e8 * base / 86400.0);

@@ -380,7 +380,9 @@ int e2e_collect(struct e2e *e, const char *sub, int n, double limit_s, int *seen
     for (int i = 0; i < n; i++)
         distinct += seen[i] > 0;
     while (distinct < n && e2e_now() < end) {
-        size_t got = tcloud_pull(e->cloud, sub, CAP, 2.0, m, CAP);
+        /* Ask for what is missing, so the pull returns once it is all here. */
+        size_t want = (size_t)(n - distinct) < CAP ? (size_t)(n - distinct) : CAP;
+        size_t got = tcloud_pull(e->cloud, sub, want, 2.0, m, CAP);
         for (size_t i = 0; i < got; i++) {
             int k = m[i].data ? element_index(m[i].data) : -1;
             if (k >= 0 && k < n) {
