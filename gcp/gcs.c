@@ -939,7 +939,30 @@ static void up_fail_code(struct up_op *op, int code, const char *why)
     up_finish(op, &e, NULL);
 }
 
-/* The final answer of an upload: the object resource, CRC32C compared. */
+static void on_cleanup(void *ud, const struct gcp_error *err)
+{
+    (void)ud;
+    (void)err; /* best effort: the caller already has GCP_ECHECKSUM */
+}
+
+/* Deletes exactly one generation (the corrupt result of an upload). */
+static void delete_generation(struct gcp_gcs *g, const char *bucket, const char *name, int64_t gen)
+{
+    struct gcp__buf u = {0};
+    char what[300];
+
+    fmt_what(what, sizeof what, "gs://%s/%s#%" PRId64, bucket, name, gen);
+    if (gcp__buf_printf(&u, "%s/storage/v1", g->base) < 0 || add_path(&u, bucket, name) < 0 ||
+        gcp__buf_printf(&u, "?generation=%" PRId64 "&ifGenerationMatch=%" PRId64, gen, gen) < 0) {
+        gcp__buf_free(&u);
+        return;
+    }
+    simple_call(g, "DELETE", &u, what, NULL, GCP__RETRY_IDEMPOTENT, NULL, on_cleanup, NULL);
+}
+
+/* The final answer of an upload: the object resource, CRC32C compared. A
+ * stored object whose CRC32C differs from what was sent is deleted (that
+ * generation only) and reported as GCP_ECHECKSUM (reference §4.5 step 6). */
 static void up_done(struct up_op *op, struct gcp__resp *resp)
 {
     json_t *root = json_loadb(resp->body ? resp->body : "", resp->body_len, 0, NULL);
@@ -953,6 +976,8 @@ static void up_done(struct up_op *op, struct gcp__resp *resp)
         gcp__seterr(&e, GCP_ECHECKSUM, (int)resp->status,
                     "upload %s: stored crc32c %08" PRIx32 " differs from the sent %08" PRIx32,
                     op->what, o.crc32c, op->crc);
+        if (o.generation > 0)
+            delete_generation(op->g, op->bucket, op->name, o.generation);
         up_finish(op, &e, NULL);
     } else {
         up_finish(op, NULL, &o);

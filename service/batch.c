@@ -53,6 +53,7 @@ struct batch {
     size_t n_fails, cap_fails;
     double t0;
     int tty;
+    int feeding; /* re-entrancy guard: items can finish inside start_one */
     ev_timer progress, poll;
 };
 
@@ -233,8 +234,15 @@ static void on_finish(void *ctx, struct svc_item *it)
 
 static void feed(struct batch *b)
 {
+    /* An item can finish synchronously (a bad ID) and call feed() again from
+     * on_finish; the outer loop picks up the freed slot instead, so a file
+     * of a million bad IDs does not recurse a million deep. */
+    if (b->feeding)
+        return;
+    b->feeding = 1;
     while (b->next < b->n_ids && b->in_flight < (size_t)b->max_in_flight)
         start_one(b, b->next++, 1);
+    b->feeding = 0;
 }
 
 static void on_poll(struct ev_loop *loop, ev_timer *w, int revents)

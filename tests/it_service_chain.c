@@ -296,6 +296,36 @@ static void test_verify_and_publish_cli(void **state)
     assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2); /* usage */
 }
 
+/* Batch mode on gs:// storage (IDs on stdin, no Pub/Sub): the same
+ * pipeline, against the GCS emulator. */
+static void test_batch_on_gcs(void **state)
+{
+    struct svc_job_proc bg;
+    char cmd[2048], out[8192];
+    (void)state;
+    if (skipped)
+        skip();
+    assert_int_equal(
+        svc_it_job(&it, &bg, "BG",
+                   "{\"job\":\"BG\",\"events\":{\"file\":\"-\"},"
+                   "\"input\":{\"location\":\"gs://wbkt/src/\",\"suffix\":\".wav\"},"
+                   "\"output\":{\"location\":\"gs://wbkt/bg/\",\"suffix\":\".wav\"},"
+                   "\"steps\":{\"channels\":\"mono\",\"rate\":8000,\"format\":\"wav\"},"
+                   "\"runtime\":{\"workers\":1},\"listen\":\"\"}"),
+        0);
+    snprintf(cmd, sizeof(cmd), "printf 't00\\nt01\\nt02\\nnope\\n' | %s run -c %s 2>/dev/null",
+             WIGGLY_BIN, bg.cfg);
+    assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1); /* "nope" is missing */
+    assert_non_null(strstr(out, "3 processed"));
+    assert_non_null(strstr(out, "1 failed"));
+    for (int i = 0; i < 3; i++) {
+        struct audio_info info;
+        assert_int_equal(svc_it_probe(&it, obj("bg", track(i), ".wav"), &info), 0);
+        assert_int_equal(info.rate, 8000);
+        assert_int_equal(info.channels, 1);
+    }
+}
+
 static int64_t gens_a[N_TRACKS], gens_b[N_TRACKS];
 
 static void read_gens(int64_t *ga, int64_t *gb)
@@ -335,6 +365,22 @@ static void test_rerun_skips_then_force(void **state)
     }
 }
 
+/* Every job idle and the GCS log quiet for a while. */
+static void settle(void)
+{
+    for (int round = 0; round < 3; round++) {
+        for (int k = 0; k < 1500; k++) {
+            if (svc_it_metric(&A, "wiggly_in_flight") == 0 &&
+                svc_it_metric(&B, "wiggly_in_flight") == 0 &&
+                svc_it_metric(&C, "wiggly_in_flight") == 0 &&
+                svc_it_metric(&D, "wiggly_in_flight") == 0)
+                break;
+            svc_test_sleep(0.1);
+        }
+        svc_it_gcs_quiet(&it, 2.0, LIMIT);
+    }
+}
+
 static void test_ping_touches_no_storage(void **state)
 {
     long before, after;
@@ -342,12 +388,12 @@ static void test_ping_touches_no_storage(void **state)
     if (skipped)
         skip();
     /* Let C and D finish what earlier tests gave them. */
-    svc_it_gcs_quiet(&it, 3.0, LIMIT);
+    settle();
     before = svc_it_gcs_log_lines(&it);
     publish_ids("A-in", "{\"v\":1,\"element\":\"", "\",\"ping\":true}", 3);
     expect_b_out(3, 1, 0);
     /* C and D get them too; let everything settle, then count. */
-    svc_it_gcs_quiet(&it, 2.0, LIMIT);
+    settle();
     after = svc_it_gcs_log_lines(&it);
     assert_true(before >= 0);
     assert_int_equal(after, before);
@@ -358,7 +404,7 @@ static void test_dead_letters(void **state)
 {
     static struct tmsg m[8];
     static char big[2 * 1024 * 1024];
-    const char *msgs[3] = {"corrupt", "../bad", "big"};
+    const char *msgs[4] = {"corrupt", "../bad", "big", "\xff\xfe not utf-8"};
     int found = 0;
     size_t got;
     (void)state;
@@ -368,9 +414,9 @@ static void test_dead_letters(void **state)
                      0);
     memset(big, 0x11, sizeof(big)); /* over A's max_input_mb = 1 */
     assert_int_equal(svc_it_upload_bytes(&it, "src/big.wav", big, sizeof(big)), 0);
-    assert_int_equal(tcloud_publish(it.cloud, svc_it_topic("A-in"), msgs, 3), 0);
-    got = tcloud_pull(it.cloud, svc_it_sub("check-dead"), 3, LIMIT, m, 8);
-    assert_int_equal(got, 3);
+    assert_int_equal(tcloud_publish(it.cloud, svc_it_topic("A-in"), msgs, 4), 0);
+    got = tcloud_pull(it.cloud, svc_it_sub("check-dead"), 4, LIMIT, m, 8);
+    assert_int_equal(got, 4);
     for (size_t i = 0; i < got; i++) {
         const char *reason = tmsg_attr(&m[i], "wiggly_reason");
         const char *err = tmsg_attr(&m[i], "wiggly_error");
@@ -388,11 +434,14 @@ static void test_dead_letters(void **state)
         } else if (!strcmp(m[i].data, "big")) {
             assert_string_equal(reason, "too_big");
             found |= 4;
+        } else if (!strcmp(m[i].data, msgs[3])) { /* the original bytes */
+            assert_string_equal(reason, "bad_message");
+            found |= 8;
         } else {
             fail_msg("unexpected dead letter: %s", m[i].data);
         }
     }
-    assert_int_equal(found, 7);
+    assert_int_equal(found, 15);
     tmsg_cleanup(m, got);
     /* The service keeps going. */
     assert_int_equal(svc_it_upload_wav(&it, "src/after.wav", 48000, 1, 0.5), 0);
@@ -401,7 +450,7 @@ static void test_dead_letters(void **state)
         assert_int_equal(tcloud_publish(it.cloud, svc_it_topic("A-in"), after, 1), 0);
     }
     assert_int_equal(tcloud_wait_object(it.cloud, SVC_IT_BUCKET, "b/after.flac", LIMIT), 0);
-    assert_true(svc_it_metric(&A, "wiggly_messages_total{outcome=\"dead_lettered\"}") >= 3);
+    assert_true(svc_it_metric(&A, "wiggly_messages_total{outcome=\"dead_lettered\"}") >= 4);
 }
 
 static void test_bottom_up(void **state)
@@ -481,6 +530,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_topdown_chain),
         cmocka_unit_test(test_verify_and_publish_cli),
+        cmocka_unit_test(test_batch_on_gcs),
         cmocka_unit_test(test_rerun_skips_then_force),
         cmocka_unit_test(test_ping_touches_no_storage),
         cmocka_unit_test(test_dead_letters),

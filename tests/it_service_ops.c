@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "gcp/error.h"
 #include "support/svc_it.h"
 #include "support/svc_util.h"
 
@@ -284,6 +285,40 @@ static void test_slow_storage_lease_and_nack(void **state)
     assert_non_null(log);
     assert_non_null(strstr(log, "nacked at shutdown"));
     free(log);
+    /* A message that cannot finish within message_timeout_s fails; with
+     * max_attempts 1 it is dead-lettered at once, and nothing is written. */
+    {
+        struct svc_job_proc t;
+        static struct tmsg dl[2];
+        size_t got;
+        assert_int_equal(tcloud_topic(it.cloud, svc_it_topic("T-in")), 0);
+        assert_int_equal(tcloud_topic(it.cloud, svc_it_topic("T-dead")), 0);
+        assert_int_equal(
+            tcloud_sub(it.cloud, svc_it_sub("T-sub"), svc_it_topic("T-in"), 10, NULL, 0), 0);
+        assert_int_equal(
+            tcloud_sub(it.cloud, svc_it_sub("T-dcheck"), svc_it_topic("T-dead"), 10, NULL, 0), 0);
+        assert_int_equal(
+            svc_it_job(&it, &t, "T",
+                       "{\"job\":\"T\",\"events\":{\"subscription\":"
+                       "\"projects/p/subscriptions/T-sub\"},"
+                       "\"input\":{\"location\":\"gs://wbkt/long/\",\"suffix\":\".wav\"},"
+                       "\"output\":{\"location\":\"gs://wbkt/tz/\",\"suffix\":\".flac\"},"
+                       "\"dead_letter_topic\":\"projects/p/topics/T-dead\","
+                       "\"runtime\":{\"workers\":1,\"max_attempts\":1,"
+                       "\"message_timeout_s\":2}}"),
+            0);
+        assert_int_equal(svc_it_job_start(&it, &t), 0);
+        publish_range("T-in", "l", 1, 1);
+        got = tcloud_pull(it.cloud, svc_it_sub("T-dcheck"), 1, LIMIT, dl, 2);
+        assert_int_equal(got, 1);
+        assert_string_equal(dl[0].data, "l0");
+        assert_string_equal(tmsg_attr(&dl[0], "wiggly_reason"), "max_attempts");
+        assert_non_null(strstr(tmsg_attr(&dl[0], "wiggly_error"), "timeout"));
+        tmsg_cleanup(dl, got);
+        assert_int_equal(WEXITSTATUS(svc_it_job_stop(&t, 60)), 0);
+        assert_int_equal(tcloud_stat(it.cloud, SVC_IT_BUCKET, "tz/l0.flac", NULL, NULL),
+                         GCP_ENOTFOUND);
+    }
     assert_int_equal(svc_it_gcs_restart(&it, NULL), 0); /* full speed again */
     assert_int_equal(svc_it_job_start(&it, &m), 0);
     for (int i = 0; i < 2; i++) {

@@ -193,7 +193,7 @@ static void test_resumable_interrupted_and_resumed(void **state)
     struct ctx *c = *state;
     const char *const args[] = {
         "--fault-rate", "0.4", "--fault-statuses", "503,drop", "--fault-route", "upload_id", NULL};
-    size_t n = 2 * 1024 * 1024 + 99;
+    size_t n = 4 * 1024 * 1024 + 99; /* 17 chunks */
     unsigned char *data = random_bytes(n, 77);
     struct gcp_gcs_write_opts wo = {0};
     struct res up = {0}, dl = {0}, mk = {0};
@@ -222,7 +222,7 @@ static void test_resumable_interrupted_and_resumed(void **state)
     assert_memory_equal(dl.data, data, n);
     /* Chunks failed, and the client asked for the upload status to resume. */
     assert_true(log_settle(c, &emu, "upload_id", "FAULT", 0, 1) > 0);
-    assert_true(log_settle(c, &emu, "PUT", " 308 ", 0, 9) > 8);
+    assert_true(log_settle(c, &emu, "PUT", " 308 ", 0, 17) > 16);
     free(dl.data);
     free(data);
 }

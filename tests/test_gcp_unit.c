@@ -120,6 +120,7 @@ enum mode {
     M_ECHO_CT,
     M_NOT_FOUND_RPC,
     M_GCS_OBJECT,
+    M_UPLOAD_BADCRC,
     M_PUBSUB
 };
 
@@ -134,6 +135,8 @@ struct script {
     int publish_reqs, ack_reqs, max_batch, total_ids;
     int retry_after;
     char hash[64];
+    int deletes;
+    char delete_gen[32];
 };
 
 static void handler(void *ud, const struct fake_req *rq, struct fake_resp *rs)
@@ -237,6 +240,19 @@ static void handler(void *ud, const struct fake_req *rq, struct fake_resp *rs)
                           "\"crc32c\":\"mnG7TA==\",\"contentType\":\"text/csv\"}");
         return;
     }
+    case M_UPLOAD_BADCRC:
+        if (strcmp(rq->method, "DELETE") == 0) {
+            const char *gen = fake_req_arg(rq, "generation");
+
+            snprintf(s->delete_gen, sizeof s->delete_gen, "%s", gen ? gen : "");
+            s->deletes++;
+            rs->status = 204;
+            return;
+        }
+        rs->status = 200;
+        rs->body = strdup("{\"name\":\"out/x\",\"bucket\":\"bkt\",\"generation\":\"77\","
+                          "\"size\":\"5\",\"crc32c\":\"AAAAAA==\"}");
+        return;
     case M_PUBSUB: {
         json_t *root = json_loads(rq->body, 0, NULL);
 
@@ -292,7 +308,7 @@ static int env_setup(void **state)
     o.backoff_initial_s = 0.01;
     o.backoff_max_s = 0.05;
     o.max_retries = 6;
-    o.timeout_ms = 10000;
+    o.timeout_ms = 120000; /* multi-MB bodies under ASan on a loaded machine */
     e->loop = ev_loop_new(EVFLAG_AUTO);
     e->http = gcp_http_create(e->loop, &o);
     e->fake = fake_http_start(handler, &e->sc);
@@ -684,6 +700,36 @@ static void test_gcs_write_retried_only_with_precondition(void **state)
     gcp_gcs_destroy(g);
 }
 
+static void test_gcs_upload_crc_mismatch_deletes(void **state)
+{
+    struct env *e = *state;
+    struct gcp_gcs *g = gcp_gcs_create(e->http, NULL, fake_http_url(e->fake), NULL);
+    struct gres r = {0};
+    struct gcp_gcs_write_opts wo = {0};
+    int i;
+
+    wo.if_generation_match = 0;
+    e->sc.mode = M_UPLOAD_BADCRC;
+    assert_int_equal(gcp_gcs_upload_mem(g, "bkt", "out/x", "hello", 5, &wo, on_obj, &r), 0);
+    assert_int_equal(fake_loop_wait(e->loop, &r.calls, 1, 60), 0);
+    assert_int_equal(r.err.code, GCP_ECHECKSUM);
+    for (i = 0; i < 200; i++) {
+        int n;
+
+        fake_http_lock(e->fake);
+        n = e->sc.deletes;
+        fake_http_unlock(e->fake);
+        if (n)
+            break;
+        fake_loop_sleep(e->loop, 0.05);
+    }
+    fake_http_lock(e->fake);
+    assert_int_equal(e->sc.deletes, 1);
+    assert_string_equal(e->sc.delete_gen, "77");
+    fake_http_unlock(e->fake);
+    gcp_gcs_destroy(g);
+}
+
 /* ---- Pub/Sub batching against the stand-in ---- */
 
 struct pres {
@@ -812,6 +858,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gcs_download_crc, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_gcs_412_and_400_not_retried, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_gcs_write_retried_only_with_precondition, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_gcs_upload_crc_mismatch_deletes, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_pubsub_batching, env_setup, env_teardown),
     };

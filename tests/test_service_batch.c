@@ -20,6 +20,7 @@
 
 #include "audio/audio.h"
 #include "config/config.h"
+#include "service/log.h"
 #include "service/run.h"
 #include "support/svc_util.h"
 
@@ -252,12 +253,39 @@ static void test_binary_with_stdin(void **state)
     assert_int_equal(WEXITSTATUS(status), 2);
 }
 
+static void test_many_bad_ids(void **state)
+{
+    /* 50000 IDs that all fail before any storage call: each finishes inside
+     * the call that started it; batch mode must not recurse per item. */
+    struct cfg_job *cfg = load(NULL);
+    struct svc_run_opts o = {.cfg = cfg};
+    struct svc_batch_summary sum = {0};
+    char p[512];
+    FILE *f, *devnull = fopen("/dev/null", "w");
+    (void)state;
+    snprintf(p, sizeof(p), "%s/ids.txt", root);
+    f = fopen(p, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 50000; i++)
+        fprintf(f, "../bad-%d\n", i);
+    fclose(f);
+    svc_log_init(SVC_LOG_JSON, devnull, SVC_ERROR);
+    assert_int_equal(svc_batch_run(&o, &sum), 1);
+    svc_log_init(SVC_LOG_JSON, NULL, SVC_INFO);
+    fclose(devnull);
+    assert_int_equal(sum.total, 50000);
+    assert_int_equal(sum.failed, 50000);
+    assert_int_equal(sum.processed, 0);
+    cfg_job_destroy(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_run_and_failures),
         cmocka_unit_test(test_rerun_skips_then_force),
         cmocka_unit_test(test_binary_with_stdin),
+        cmocka_unit_test(test_many_bad_ids),
     };
     int rc;
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -6,7 +6,11 @@
  * body sinks and every handler. A crash in a server thread aborts the
  * process under ASan. A seed corpus of real requests helps, e.g.
  *   printf 'GET /storage/v1/b/bkt/o?prefix=a%%2F HTTP/1.1\r\nHost: x\r\n\r\n' */
+/* nftw() needs X/Open. */
+#define _XOPEN_SOURCE 700
+
 #include <arpa/inet.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stddef.h>
@@ -24,10 +28,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct emu_server *srv;
 static int port;
+static char root[] = "/tmp/wiggly-fuzz-emu-XXXXXX";
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    remove(path);
+    return 0;
+}
+
+/* libFuzzer ends with exit(): stop the server and remove its state. */
+static void cleanup(void)
+{
+    emu_server_stop(srv);
+    srv = NULL;
+    nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    static char root[] = "/tmp/wiggly-fuzz-emu-XXXXXX";
     struct emu_options o;
     char err[256];
     FILE *devnull = fopen("/dev/null", "w");
@@ -42,6 +60,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     }
     port = emu_server_port(srv);
+    atexit(cleanup);
     /* Seed state so handlers find a bucket and an object. */
     {
         static const char *const setup[] = {
