@@ -15,12 +15,13 @@ case $secs in '' | *[!0-9]*)
     echo "usage: scripts/fuzz.sh [SECONDS] [TARGET...]" >&2
     exit 2 ;;
 esac
-all=(fuzz_message fuzz_config fuzz_audio)
-targets=("${@:-${all[@]}}")
 
 cc=${CC:-clang}
 cmake -S . -B build-fuzz -DWIGGLY_FUZZ=ON -DCMAKE_C_COMPILER="$cc" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# Every target tests/fuzz/CMakeLists.txt declares, unless some are named.
+mapfile -t all < build-fuzz/tests/fuzz/fuzz-targets.txt
+targets=("${@:-${all[@]}}")
 cmake --build build-fuzz -j"${FUZZ_BUILD_JOBS:-2}" --target "${targets[@]}" >&2
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:allocator_may_return_null=1}
@@ -34,8 +35,8 @@ trap 'rm -rf "$work"' EXIT
 # Per-target input caps keep every run fast (the harnesses ignore bigger ones).
 max_len() {
     case $1 in
-    fuzz_audio) echo 65536 ;;
-    fuzz_config) echo 16384 ;;
+    fuzz_audio | fuzz_audio_decode | fuzz_emulator_multipart) echo 65536 ;;
+    fuzz_config | fuzz_emulator_request) echo 16384 ;;
     *) echo 8192 ;;
     esac
 }
