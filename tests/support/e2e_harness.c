@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -188,6 +189,7 @@ int e2e_pod_start(struct e2e *e, struct e2e_pod *p)
 {
     char listen[64];
     double end;
+    pid_t parent = getpid();
     p->port = svc_test_free_port();
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", p->port);
     char *argv[] = {WIGGLY_BIN, "run",          "-c",   p->cfg, "--listen",
@@ -197,7 +199,12 @@ int e2e_pod_start(struct e2e *e, struct e2e_pod *p)
     if (p->pid < 0)
         return -1;
     if (p->pid == 0) {
-        FILE *f = freopen(p->log, "a", stdout);
+        FILE *f;
+        /* A failed test longjmps past the pod's stop: die with the test. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        f = freopen(p->log, "a", stdout);
         if (f)
             dup2(fileno(stdout), 2);
         setenv("PUBSUB_EMULATOR_HOST", e->pod_ps_host, 1);
