@@ -39,6 +39,10 @@ struct attempt_slot {
     int n;
 };
 
+/* Largest original payload a dead-letter message carries (base64 makes it
+ * 4/3 larger; the publish request limit is 10 MB). */
+#define SVC_DEAD_PAYLOAD_MAX (4u << 20)
+
 struct stream {
     struct ev_loop *loop;
     const struct cfg_job *cfg;
@@ -139,6 +143,13 @@ static void maybe_exit(struct stream *s)
         ev_break(s->loop, EVBREAK_ONE);
 }
 
+/* Redelivery delay for a failed attempt: 10 s doubling to 600 s. */
+static int backoff_s(int attempt)
+{
+    double d = 10.0 * pow(2.0, attempt > 1 ? attempt - 1 : 0);
+    return d > 600 ? 600 : (int)d;
+}
+
 /* ---- acks and nacks ---- */
 
 struct req {
@@ -209,9 +220,13 @@ static void on_dead_published(void *ud, const struct gcp_error *err, const char 
     if (err) {
         f.outcome = "retried";
         f.error = err->msg[0] ? err->msg : gcp_strerror(err->code);
-        svc_log(SVC_ERROR, &f, "dead-letter publish failed; nacking so the message is not lost");
+        int delay = backoff_s(attempt_bump(s, it->message_id));
+        svc_log(SVC_ERROR, &f,
+                "dead-letter publish failed; nacking so the message is not lost (redelivery in "
+                "%d s)",
+                delay);
         svc_metrics_outcome(s->metrics, SVC_OUT_RETRIED);
-        settle(s, it, 0);
+        settle(s, it, delay);
     } else {
         f.error = it->err.msg;
         svc_log(SVC_ERROR, &f, "dead-lettered (%s) to %s", it->reason ? it->reason : "error",
@@ -228,14 +243,23 @@ static void dead_letter(struct stream *s, struct svc_item *it, const char *reaso
 {
     struct svc_log_fields f = fields_of(s, it, "dead_lettered");
     struct dead *d;
-    struct gcp_pubsub_attr attrs[4] = {
+    char orig_len[24];
+    struct gcp_pubsub_attr attrs[5] = {
         {"wiggly_job", s->cfg->name},
         {"wiggly_reason", reason ? reason : "error"},
         {"wiggly_error", it->err.msg[0] ? it->err.msg : "unknown error"},
-        {"wiggly_element", it->element},
     };
-    struct gcp_pubsub_message m = {
-        .data = it->data, .len = it->len, .attrs = attrs, .n_attrs = it->element[0] ? 4 : 3};
+    struct gcp_pubsub_message m = {.data = it->data, .len = it->len, .attrs = attrs, .n_attrs = 3};
+    if (it->element[0])
+        attrs[m.n_attrs++] = (struct gcp_pubsub_attr){"wiggly_element", it->element};
+    /* A payload near Pub/Sub's request limit no longer fits once base64 and
+     * our attributes are added: keep its head and say how long it was,
+     * rather than fail the dead-letter publish on every redelivery. */
+    if (m.len > SVC_DEAD_PAYLOAD_MAX) {
+        snprintf(orig_len, sizeof(orig_len), "%zu", it->len);
+        attrs[m.n_attrs++] = (struct gcp_pubsub_attr){"wiggly_payload_bytes", orig_len};
+        m.len = SVC_DEAD_PAYLOAD_MAX;
+    }
     f.error = it->err.msg;
     if (!s->cfg->dead_letter_topic) {
         svc_log(SVC_ERROR, &f, "permanent failure (%s), no dead_letter_topic: acked and dropped",
@@ -306,12 +330,6 @@ static void hook_publish(void *ctx, const char *topic, const void *data, size_t 
         free(p);
         cb(ud, &e);
     }
-}
-
-static int backoff_s(int attempt)
-{
-    double d = 10.0 * pow(2.0, attempt > 1 ? attempt - 1 : 0);
-    return d > 600 ? 600 : (int)d;
 }
 
 static void hook_finish(void *ctx, struct svc_item *it)
