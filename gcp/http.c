@@ -427,6 +427,16 @@ struct gcp_http *gcp_http_create(struct ev_loop *loop, const struct gcp_http_opt
     return h;
 }
 
+int gcp_http_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : GCP_ENOMEM;
+}
+
+void gcp_http_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
 size_t gcp_http_pending(const struct gcp_http *h)
 {
     return h ? h->pending : 0;

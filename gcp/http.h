@@ -2,7 +2,7 @@
  * loop. Every gcp/ client runs its requests through one struct gcp_http.
  *
  * Threading: everything here runs on the loop's thread only. Call
- * curl_global_init() before any thread starts.
+ * gcp_http_global_init() (or curl_global_init()) before any thread starts.
  * Ownership: gcp_http_destroy() cancels outstanding requests (their callbacks
  * fire with GCP_ECANCELED) and then frees; the loop is borrowed. */
 #ifndef WIGGLY_GCP_HTTP_H
@@ -20,6 +20,12 @@ struct gcp_http_opts {
     int max_retries;         /* 0 = 6 */
     double backoff_initial_s, backoff_max_s; /* 0 = 0.5 and 32 */
 };
+
+/* Process-wide setup of the HTTP library (curl_global_init), so callers
+ * need not link libcurl: once, before any thread starts; 0 or GCP_ENOMEM.
+ * gcp_http_global_cleanup() once at exit, after every gcp_http is gone. */
+int gcp_http_global_init(void);
+void gcp_http_global_cleanup(void);
 
 struct gcp_http *gcp_http_create(struct ev_loop *loop, const struct gcp_http_opts *opts);
 void gcp_http_destroy(struct gcp_http *h);

@@ -649,27 +649,70 @@ out:
 
 struct done_op {
     gcp_pubsub_done_cb cb;
+    gcp_pubsub_subinfo_cb info_cb; /* instead of cb: parse the answer as a subscription */
     void *ud;
     char *body;
 };
+
+/* An int32 field; proto3 JSON may also write it as a string. */
+static int json_int32(json_t *v)
+{
+    long long x = 0;
+
+    if (json_is_integer(v))
+        x = json_integer_value(v);
+    else if (json_is_string(v))
+        x = strtoll(json_string_value(v), NULL, 10);
+    return x > 0 && x <= 0x7fffffff ? (int)x : 0;
+}
+
+static void subinfo_answer(struct done_op *op, const struct gcp__resp *resp)
+{
+    json_t *root = json_loadb(resp->body ? resp->body : "", resp->body_len, 0, NULL);
+    json_t *dlp = json_object_get(root, "deadLetterPolicy");
+    struct gcp_pubsub_subscription_info info;
+    struct gcp_error e;
+
+    memset(&info, 0, sizeof info);
+    info.name = json_string_value(json_object_get(root, "name"));
+    info.topic = json_string_value(json_object_get(root, "topic"));
+    info.ack_deadline_s = json_int32(json_object_get(root, "ackDeadlineSeconds"));
+    info.dead_letter_topic = json_string_value(json_object_get(dlp, "deadLetterTopic"));
+    if (info.dead_letter_topic && !info.dead_letter_topic[0])
+        info.dead_letter_topic = NULL;
+    info.max_delivery_attempts = json_int32(json_object_get(dlp, "maxDeliveryAttempts"));
+    if (!info.topic) {
+        gcp__seterr(&e, GCP_EPROTO, (int)resp->status, "GET subscription: %s in the answer",
+                    root ? "no topic" : "no JSON object");
+        op->info_cb(op->ud, &e, NULL);
+    } else {
+        op->info_cb(op->ud, NULL, &info);
+    }
+    json_decref(root);
+}
 
 static void on_done(void *ud, const struct gcp_error *err, struct gcp__resp *resp)
 {
     struct done_op *op = ud;
 
-    (void)resp;
-    op->cb(op->ud, err);
+    if (!op->info_cb)
+        op->cb(op->ud, err);
+    else if (err)
+        op->info_cb(op->ud, err, NULL);
+    else
+        subinfo_answer(op, resp);
     free(op->body);
     free(op);
 }
 
-static int simple_call(struct gcp_pubsub *ps, const char *method, const char *name,
-                       const char *kind, char *body, gcp_pubsub_done_cb cb, void *ud)
+/* One admin request; exactly one of cb and info_cb is set. Steals body. */
+static int admin_call(struct gcp_pubsub *ps, const char *method, const char *name, const char *kind,
+                      char *body, gcp_pubsub_done_cb cb, gcp_pubsub_subinfo_cb info_cb, void *ud)
 {
     struct done_op *op;
     struct gcp_error e;
 
-    if (!ps || !cb || check_name(name, kind) < 0) {
+    if (!ps || (!cb && !info_cb) || check_name(name, kind) < 0) {
         free(body);
         return GCP_EINVAL;
     }
@@ -679,6 +722,7 @@ static int simple_call(struct gcp_pubsub *ps, const char *method, const char *na
         return GCP_ENOMEM;
     }
     op->cb = cb;
+    op->info_cb = info_cb;
     op->ud = ud;
     op->body = body;
     if (!ps_request(ps, method, name, "", body, GCP__RETRY_PS_ADMIN, TAG_OTHER, on_done, op, &e)) {
@@ -687,6 +731,16 @@ static int simple_call(struct gcp_pubsub *ps, const char *method, const char *na
         return e.code;
     }
     return 0;
+}
+
+static int simple_call(struct gcp_pubsub *ps, const char *method, const char *name,
+                       const char *kind, char *body, gcp_pubsub_done_cb cb, void *ud)
+{
+    if (!cb) {
+        free(body);
+        return GCP_EINVAL;
+    }
+    return admin_call(ps, method, name, kind, body, cb, NULL, ud);
 }
 
 int gcp_pubsub_topic_create(struct gcp_pubsub *ps, const char *topic, gcp_pubsub_done_cb cb,
@@ -766,6 +820,14 @@ int gcp_pubsub_subscription_get(struct gcp_pubsub *ps, const char *subscription,
                                 gcp_pubsub_done_cb cb, void *ud)
 {
     return simple_call(ps, "GET", subscription, "subscriptions", NULL, cb, ud);
+}
+
+int gcp_pubsub_subscription_info(struct gcp_pubsub *ps, const char *subscription,
+                                 gcp_pubsub_subinfo_cb cb, void *ud)
+{
+    if (!cb)
+        return GCP_EINVAL;
+    return admin_call(ps, "GET", subscription, "subscriptions", NULL, NULL, cb, ud);
 }
 
 int gcp_pubsub_subscription_delete(struct gcp_pubsub *ps, const char *subscription,

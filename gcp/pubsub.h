@@ -87,6 +87,22 @@ int gcp_pubsub_subscription_create(struct gcp_pubsub *ps, const char *subscripti
                                    void *ud);
 int gcp_pubsub_subscription_get(struct gcp_pubsub *ps, const char *subscription,
                                 gcp_pubsub_done_cb cb, void *ud);
+/* A subscription's settings as Pub/Sub reports them (GET subscription).
+ * Borrowed: valid only during the callback. */
+struct gcp_pubsub_subscription_info {
+    const char *name;              /* projects/P/subscriptions/S */
+    const char *topic;             /* projects/P/topics/T, or "_deleted-topic_" */
+    int ack_deadline_s;            /* 0 = not reported */
+    const char *dead_letter_topic; /* NULL = no dead-letter policy */
+    int max_delivery_attempts;     /* 0 = none or not reported (Pub/Sub's default is 5) */
+};
+/* info is NULL exactly when err is set. */
+typedef void (*gcp_pubsub_subinfo_cb)(void *ud, const struct gcp_error *err,
+                                      const struct gcp_pubsub_subscription_info *info);
+/* Like gcp_pubsub_subscription_get, with the fields; a missing subscription
+ * is GCP_ENOTFOUND, an answer without a topic GCP_EPROTO. */
+int gcp_pubsub_subscription_info(struct gcp_pubsub *ps, const char *subscription,
+                                 gcp_pubsub_subinfo_cb cb, void *ud);
 int gcp_pubsub_subscription_delete(struct gcp_pubsub *ps, const char *subscription,
                                    gcp_pubsub_done_cb cb, void *ud);
 

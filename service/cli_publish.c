@@ -12,10 +12,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include "config/config.h"
+#include "gcp/http.h"
 #include "gcp/gcs.h"
 #include "gcp/pubsub.h"
 #include "service/cli.h"
@@ -291,7 +291,7 @@ int cli_publish(int argc, char **argv)
         ids_free(&ids);
         return usage_error("%s", "--suffix goes with --from-storage");
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    gcp_http_global_init();
     json_object_seed(0);
     if (cfg_load(config, &cfg, &cerr) != 0) {
         fprintf(stderr, "wiggly publish: %s\n", cerr.msg);
@@ -313,9 +313,13 @@ int cli_publish(int argc, char **argv)
         goto out;
     if (topic_arg)
         snprintf(topic, sizeof(topic), "%s", topic_arg);
-    else if (svc_sync_sub_topic(&s, cfg->events.subscription, topic, sizeof(topic), &err) != 0) {
-        fprintf(stderr, "wiggly publish: cannot find the input topic: %s\n", err.msg);
-        goto out;
+    else {
+        struct svc_sync_sub sub;
+        if (svc_sync_sub_get(&s, cfg->events.subscription, &sub, &err) != 0) {
+            fprintf(stderr, "wiggly publish: cannot find the input topic: %s\n", err.msg);
+            goto out;
+        }
+        snprintf(topic, sizeof(topic), "%s", sub.topic);
     }
     for (size_t i = 0; i < ids.n; i += BATCH) {
         size_t n = ids.n - i < BATCH ? ids.n - i : BATCH;
@@ -362,6 +366,6 @@ out:
     svc_sync_cleanup(&s);
     cfg_job_destroy(cfg);
     ids_free(&ids);
-    curl_global_cleanup();
+    gcp_http_global_cleanup();
     return rc;
 }

@@ -7,10 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include "config/config.h"
+#include "gcp/http.h"
 #include "service/cli.h"
 #include "service/log.h"
 #include "service/run.h"
@@ -87,12 +87,12 @@ int cli_run(int argc, char **argv)
     }
 
     /* Before any thread starts (STYLE.md). */
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    gcp_http_global_init();
     json_object_seed(0);
 
     if (cfg_load(config, &cfg, &cerr) != 0) {
         fprintf(stderr, "wiggly run: %s\n", cerr.msg[0] ? cerr.msg : cfg_strerror(cerr.code));
-        curl_global_cleanup();
+        gcp_http_global_cleanup();
         return 2;
     }
     batch = ids || cfg->events.kind == CFG_EVENTS_FILE;
@@ -112,6 +112,6 @@ int cli_run(int argc, char **argv)
     o.listen = listen;
     rc = batch ? svc_batch_run(&o, NULL) : svc_stream_run(&o);
     cfg_job_destroy(cfg);
-    curl_global_cleanup();
+    gcp_http_global_cleanup();
     return rc;
 }

@@ -2,7 +2,10 @@
  * config is valid, and the job's subscription, topics and buckets exist
  * (or, with --create, are created: the subscription with a dead-letter
  * policy when the job has a dead_letter_topic, plus a subscription on the
- * dead-letter topic so dead letters are kept). file:// locations are
+ * dead-letter topic so dead letters are kept). An existing subscription is
+ * read back and compared with the config (topic when known, dead-letter
+ * topic); Pub/Sub cannot change a subscription's topic and --create does
+ * not update, so a mismatch is reported with its fix. file:// locations are
  * checked (created with --create) as directories. One line per check. */
 #include <errno.h>
 #include <stdarg.h>
@@ -11,10 +14,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include "config/config.h"
+#include "gcp/http.h"
 #include "gcp/gcs.h"
 #include "gcp/pubsub.h"
 #include "service/cli.h"
@@ -66,20 +69,83 @@ static int check_topic(struct svc_sync *s, const char *topic, int create)
     return report("topic", topic, rc, 0);
 }
 
-static int check_sub(struct svc_sync *s, const char *sub, const char *topic, const char *dlq,
-                     int max_attempts, int ack_deadline, int create)
+/* What the config implies for a subscription. */
+struct sub_want {
+    const char *topic;     /* --create makes it on this topic; NULL = cannot create */
+    int topic_known;       /* an existing subscription must be on topic */
+    const char *topic_fix; /* how to get one on the right topic */
+    const char *dlq;       /* dead-letter topic it must have; NULL = not checked */
+    int max_attempts;      /* 5..100 */
+    int ack_deadline;      /* the config's, for a note; 0 = none */
+};
+
+static int sub_mismatch(const char *sub, const char *what, const char *fix)
 {
-    struct vwait w = {0};
-    int rc = wait_call(s, &w, gcp_pubsub_subscription_get(s->cloud.pubsub, sub, on_done, &w));
-    if (rc == GCP_ENOTFOUND && create && topic) {
+    printf("MISMATCH %-13s %s: %s\n         fix: %s\n", "subscription", sub, what, fix);
+    return 1;
+}
+
+/* An existing subscription against what the config implies. */
+static int check_sub_fields(const char *sub, const struct svc_sync_sub *have,
+                            const struct sub_want *want)
+{
+    char what[1200], fix[1600];
+    int bad = 0;
+
+    if (!strcmp(have->topic, "_deleted-topic_") ||
+        (want->topic_known && strcmp(have->topic, want->topic))) {
+        snprintf(what, sizeof(what), "its topic is %s, the config implies %s", have->topic,
+                 want->topic);
+        snprintf(fix, sizeof(fix),
+                 "the topic of a subscription cannot be changed: delete it (gcloud pubsub "
+                 "subscriptions delete %s; its backlog is lost) and run %s",
+                 sub, want->topic_fix);
+        bad |= sub_mismatch(sub, what, fix);
+    }
+    if (want->dlq && strcmp(have->dead_letter_topic, want->dlq)) {
+        snprintf(what, sizeof(what), "its dead-letter topic is %s, the config says %s",
+                 have->dead_letter_topic[0] ? have->dead_letter_topic : "none", want->dlq);
+        snprintf(fix, sizeof(fix),
+                 "wiggly verify --create cannot change an existing subscription; update it "
+                 "with gcloud pubsub subscriptions update %s --dead-letter-topic=%s "
+                 "--max-delivery-attempts=%d",
+                 sub, want->dlq, want->max_attempts);
+        bad |= sub_mismatch(sub, what, fix);
+    }
+    if (bad)
+        return 1;
+    printf("ok       %-13s %s (topic %s", "subscription", sub, have->topic);
+    if (have->dead_letter_topic[0])
+        printf(", dead letters to %s", have->dead_letter_topic);
+    printf(")\n");
+    /* Not errors: the service extends every lease right after a pull, and
+     * dead-letters by itself after max_attempts. */
+    if (want->ack_deadline && have->ack_deadline_s && have->ack_deadline_s != want->ack_deadline)
+        printf("note     %-13s %s: ack deadline %d s, the config's runtime.ack_deadline_s is %d "
+               "s (leases are extended to the config's)\n",
+               "subscription", sub, have->ack_deadline_s, want->ack_deadline);
+    if (want->dlq && have->max_delivery_attempts &&
+        have->max_delivery_attempts < want->max_attempts)
+        printf("note     %-13s %s: Pub/Sub dead-letters after %d delivery attempts, before the "
+               "config's runtime.max_attempts (%d) lets wiggly do it with a reason\n",
+               "subscription", sub, have->max_delivery_attempts, want->max_attempts);
+    return 0;
+}
+
+static int check_sub(struct svc_sync *s, const char *sub, const struct sub_want *want, int create)
+{
+    struct svc_sync_sub have;
+    struct svc_error err = {0};
+    int rc = svc_sync_sub_get(s, sub, &have, &err);
+    if (rc == 0)
+        return check_sub_fields(sub, &have, want);
+    if (rc == SVC_ENOTFOUND && create && want->topic) {
         struct vwait c = {0};
         struct gcp_pubsub_sub_spec spec = {
-            .topic = topic,
-            .ack_deadline_s = ack_deadline,
-            .dead_letter_topic = dlq,
-            .max_delivery_attempts = max_attempts < 5     ? 5
-                                     : max_attempts > 100 ? 100
-                                                          : max_attempts,
+            .topic = want->topic,
+            .ack_deadline_s = want->ack_deadline ? want->ack_deadline : 60,
+            .dead_letter_topic = want->dlq,
+            .max_delivery_attempts = want->max_attempts,
         };
         rc = wait_call(s, &c,
                        gcp_pubsub_subscription_create(s->cloud.pubsub, sub, &spec, on_done, &c));
@@ -87,7 +153,10 @@ static int check_sub(struct svc_sync *s, const char *sub, const char *topic, con
             rc = 0;
         return report("subscription", sub, rc, rc == 0);
     }
-    return report("subscription", sub, rc, 0);
+    report("subscription", sub, rc == SVC_ENOTFOUND ? GCP_ENOTFOUND : rc, 0);
+    if (rc != SVC_ENOTFOUND)
+        printf("         %s\n", err.msg);
+    return 1;
 }
 
 static int check_location(struct svc_sync *s, const char *loc, const char *project, int create)
@@ -153,7 +222,10 @@ static void ver_usage(FILE *f)
                "input topic (--topic, default: the subscription's short name as a topic), the\n"
                "subscription (with a dead-letter policy when dead_letter_topic is set), the\n"
                "output, parent and dead-letter topics, a subscription on the dead-letter topic,\n"
-               "and the buckets. Exit 0 when everything exists.\n");
+               "and the buckets. An existing subscription must be on the expected topic (when\n"
+               "known: --topic, or the dead-letter topic) and have the config's dead-letter\n"
+               "topic; --create cannot change it (the MISMATCH line says how). Exit 0 when\n"
+               "everything exists and matches.\n");
 }
 
 int cli_verify(int argc, char **argv)
@@ -189,11 +261,11 @@ int cli_verify(int argc, char **argv)
         fprintf(stderr, "wiggly verify: -c JOB.json is required (try wiggly verify --help)\n");
         return 2;
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    gcp_http_global_init();
     json_object_seed(0);
     if (cfg_load(config, &cfg, &cerr) != 0) {
         fprintf(stderr, "wiggly verify: %s\n", cerr.msg);
-        curl_global_cleanup();
+        gcp_http_global_cleanup();
         return 1;
     }
     printf("ok       config        %s (job %s)\n", config, cfg->name);
@@ -218,15 +290,30 @@ int cli_verify(int argc, char **argv)
             bad |= check_topic(&s, in_topic, 1);
         if (cfg->dead_letter_topic)
             bad |= check_topic(&s, cfg->dead_letter_topic, create);
-        bad |= check_sub(&s, cfg->events.subscription, in_topic, cfg->dead_letter_topic,
-                         cfg->runtime.max_attempts, cfg->runtime.ack_deadline_s, create);
+        {
+            char fix[700];
+            int attempts = cfg->runtime.max_attempts < 5     ? 5
+                           : cfg->runtime.max_attempts > 100 ? 100
+                                                             : cfg->runtime.max_attempts;
+            struct sub_want want = {.topic = in_topic,
+                                    .topic_known = topic_arg != NULL,
+                                    .topic_fix = fix,
+                                    .dlq = cfg->dead_letter_topic,
+                                    .max_attempts = attempts,
+                                    .ack_deadline = cfg->runtime.ack_deadline_s};
+            snprintf(fix, sizeof(fix), "wiggly verify -c %s --create --topic %s", config, in_topic);
+            bad |= check_sub(&s, cfg->events.subscription, &want, create);
+        }
         if (cfg->dead_letter_topic) {
-            char dsub[512];
+            char dsub[512], fix[700];
             const char *t = strstr(cfg->dead_letter_topic, "/topics/");
+            struct sub_want want = {
+                .topic = cfg->dead_letter_topic, .topic_known = 1, .topic_fix = fix};
             snprintf(dsub, sizeof(dsub), "%.*s/subscriptions/%s",
                      t ? (int)(t - cfg->dead_letter_topic) : 0, cfg->dead_letter_topic,
                      t ? t + 8 : cfg->dead_letter_topic);
-            bad |= check_sub(&s, dsub, cfg->dead_letter_topic, NULL, 0, 60, create);
+            snprintf(fix, sizeof(fix), "wiggly verify -c %s --create", config);
+            bad |= check_sub(&s, dsub, &want, create);
         }
     } else {
         printf("ok       events        file %s (batch job)\n", cfg->events.file);
@@ -242,6 +329,6 @@ int cli_verify(int argc, char **argv)
 out:
     svc_sync_cleanup(&s);
     cfg_job_destroy(cfg);
-    curl_global_cleanup();
+    gcp_http_global_cleanup();
     return bad ? 1 : 0;
 }

@@ -2,6 +2,7 @@
  * Lock: log_mu serialises whole lines and the clear hook. */
 #include "service/log.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
@@ -61,7 +62,8 @@ static void write_json(FILE *f, enum svc_severity sev, const struct svc_log_fiel
         if (fl->outcome)
             json_object_set_new(o, "outcome", json_string(fl->outcome));
         if (fl->duration_ms >= 0)
-            json_object_set_new(o, "duration_ms", json_real(fl->duration_ms));
+            json_object_set_new(o, "duration_ms",
+                                json_integer((json_int_t)llround(fl->duration_ms)));
         if (fl->error)
             json_object_set_new(o, "error", json_string(fl->error));
     }

@@ -11,7 +11,8 @@
 enum svc_log_format { SVC_LOG_JSON = 0, SVC_LOG_TEXT };
 enum svc_severity { SVC_DEBUG = 0, SVC_INFO, SVC_NOTICE, SVC_WARNING, SVC_ERROR };
 
-/* Every field optional: NULL / negative duration = absent. */
+/* Every field optional: NULL / negative duration = absent. duration_ms is
+ * written rounded to whole milliseconds. */
 struct svc_log_fields {
     const char *job;
     const char *element;

@@ -1,17 +1,15 @@
-/* sync.c: blocking wrappers for CLI verbs. svc_sync_sub_topic does its own
- * GET with libcurl because gcp_pubsub_subscription_get reports only
- * success or failure, not the subscription's fields. */
+/* sync.c: blocking wrappers for CLI verbs: a private libev loop runs until
+ * the asynchronous gcp/ call has called back. */
 #include "service/sync.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <ev.h>
-#include <jansson.h>
 
-#include "gcp/auth.h"
+#include "gcp/http.h"
+#include "gcp/pubsub.h"
 
 int svc_sync_init(struct svc_sync *s, int want_pubsub, int want_gcs, struct svc_error *err)
 {
@@ -43,102 +41,47 @@ int svc_sync_wait(struct svc_sync *s, int *flag, double limit_s)
     return *flag ? 0 : SVC_ETIMEOUT;
 }
 
-struct tok {
+struct subwait {
     int done;
-    char token[4096];
     struct gcp_error err;
+    struct svc_sync_sub *out;
 };
 
-static void on_token(void *ud, const struct gcp_error *err, const char *token)
+static void on_subinfo(void *ud, const struct gcp_error *err,
+                       const struct gcp_pubsub_subscription_info *info)
 {
-    struct tok *t = ud;
-    if (err)
-        t->err = *err;
-    else
-        snprintf(t->token, sizeof(t->token), "%s", token);
-    t->done = 1;
+    struct subwait *w = ud;
+    if (err) {
+        w->err = *err;
+    } else {
+        snprintf(w->out->topic, sizeof(w->out->topic), "%s", info->topic);
+        snprintf(w->out->dead_letter_topic, sizeof(w->out->dead_letter_topic), "%s",
+                 info->dead_letter_topic ? info->dead_letter_topic : "");
+        w->out->ack_deadline_s = info->ack_deadline_s;
+        w->out->max_delivery_attempts = info->max_delivery_attempts;
+    }
+    w->done = 1;
 }
 
-struct body {
-    char *p;
-    size_t n;
-};
-
-static size_t on_body(char *d, size_t sz, size_t n, void *ud)
+int svc_sync_sub_get(struct svc_sync *s, const char *subscription, struct svc_sync_sub *out,
+                     struct svc_error *err)
 {
-    struct body *b = ud;
-    size_t k = sz * n;
-    char *np;
-    if (b->n + k > (1u << 20))
-        return 0; /* a subscription is small; cap the body */
-    np = realloc(b->p, b->n + k + 1);
-    if (!np)
+    struct subwait w = {.out = out};
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = gcp_pubsub_subscription_info(s->cloud.pubsub, subscription, on_subinfo, &w);
+    if (rc == 0 && svc_sync_wait(s, &w.done, 120) != 0) {
+        gcp_http_cancel_all(s->cloud.http); /* its callback fires now, while w lives */
+        return svc_error_set(err, SVC_ETIMEOUT, "GET %s: no answer within 120 s", subscription);
+    }
+    if (rc != 0)
+        w.err.code = rc;
+    if (w.err.code == 0)
         return 0;
-    b->p = np;
-    memcpy(b->p + b->n, d, k);
-    b->n += k;
-    b->p[b->n] = 0;
-    return k;
-}
-
-int svc_sync_sub_topic(struct svc_sync *s, const char *subscription, char *topic, size_t len,
-                       struct svc_error *err)
-{
-    const char *emu = getenv("PUBSUB_EMULATOR_HOST");
-    char url[1024], auth[4200];
-    struct curl_slist *hdr = NULL;
-    struct body b = {0};
-    CURL *c;
-    CURLcode cc;
-    long status = 0;
-    json_t *j;
-    const char *t;
-    int rc = 0;
-
-    if (emu && emu[0])
-        snprintf(url, sizeof(url), "http://%s/v1/%s", emu, subscription);
-    else
-        snprintf(url, sizeof(url), "https://pubsub.googleapis.com/v1/%s", subscription);
-    if (s->cloud.auth) {
-        struct tok tk = {0};
-        if (gcp_auth_token(s->cloud.auth, 0, on_token, &tk) != 0 ||
-            svc_sync_wait(s, &tk.done, 60) != 0 || tk.err.code)
-            return svc_error_set(err, SVC_EREMOTE, "no access token: %s", tk.err.msg);
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tk.token);
-        hdr = curl_slist_append(hdr, auth);
-    }
-    c = curl_easy_init();
-    if (!c) {
-        curl_slist_free_all(hdr);
-        return svc_error_set(err, SVC_ENOMEM, "out of memory");
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    cc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    curl_slist_free_all(hdr);
-    if (cc != CURLE_OK) {
-        free(b.p);
-        return svc_error_set(err, SVC_ETRANSIENT, "GET %s: %s", subscription,
-                             curl_easy_strerror(cc));
-    }
-    if (status != 200) {
-        free(b.p);
-        return svc_error_set(err, status == 404 ? SVC_ENOTFOUND : SVC_EREMOTE, "GET %s: HTTP %ld",
-                             subscription, status);
-    }
-    j = b.p ? json_loads(b.p, 0, NULL) : NULL;
-    t = json_string_value(json_object_get(j, "topic"));
-    if (!t)
-        rc = svc_error_set(err, SVC_EREMOTE, "GET %s: no topic in the answer", subscription);
-    else
-        snprintf(topic, len, "%s", t);
-    json_decref(j);
-    free(b.p);
-    return rc;
+    return svc_error_set(err,
+                         w.err.code == GCP_ENOTFOUND          ? SVC_ENOTFOUND
+                         : gcp_error_is_transient(w.err.code) ? SVC_ETRANSIENT
+                                                              : SVC_EREMOTE,
+                         "%s", w.err.msg[0] ? w.err.msg : gcp_strerror(w.err.code));
 }

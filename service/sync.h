@@ -21,8 +21,17 @@ void svc_sync_cleanup(struct svc_sync *s);
 /* Run until *flag is set or limit_s passed; 0 or SVC_ETIMEOUT. */
 int svc_sync_wait(struct svc_sync *s, int *flag, double limit_s);
 
-/* The topic of a subscription (GET subscription, read "topic"). */
-int svc_sync_sub_topic(struct svc_sync *s, const char *subscription, char *topic, size_t len,
-                       struct svc_error *err);
+/* A subscription's settings, copied from gcp_pubsub_subscription_info. */
+struct svc_sync_sub {
+    char topic[512];
+    char dead_letter_topic[512]; /* "" = no dead-letter policy */
+    int ack_deadline_s;          /* 0 = not reported */
+    int max_delivery_attempts;   /* 0 = none or not reported */
+};
+
+/* GET a subscription: 0, SVC_ENOTFOUND when it does not exist, or another
+ * SVC_E* code; err says why. */
+int svc_sync_sub_get(struct svc_sync *s, const char *subscription, struct svc_sync_sub *out,
+                     struct svc_error *err);
 
 #endif

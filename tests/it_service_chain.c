@@ -235,7 +235,7 @@ static int run_cmd(const char *cmd, char *out, size_t len)
  * src/ holds exactly the N_TRACKS inputs. */
 static void test_verify_and_publish_cli(void **state)
 {
-    struct svc_job_proc x;
+    struct svc_job_proc x, y;
     char json[2048], cmd[2048], out[8192];
     static struct tmsg m[64];
     size_t got;
@@ -259,6 +259,39 @@ static void test_verify_and_publish_cli(void **state)
     snprintf(cmd, sizeof(cmd), "%s verify -c %s 2>&1", WIGGLY_BIN, x.cfg);
     assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
     assert_null(strstr(out, "MISSING"));
+    assert_non_null(strstr(out,
+                           "ok       subscription  projects/p/subscriptions/X-in (topic "
+                           "projects/p/topics/X-in, dead letters to projects/p/topics/X-dead)"));
+
+    /* An existing subscription without the config's dead-letter policy:
+     * a mismatch with the gcloud fix; --create cannot change it. */
+    assert_int_equal(tcloud_topic(it.cloud, svc_it_topic("Y-in")), 0);
+    assert_int_equal(tcloud_sub(it.cloud, svc_it_sub("Y-in"), svc_it_topic("Y-in"), 20, NULL, 0),
+                     0);
+    job_json(json, sizeof(json), "Y", "Y-in", "src", ".wav", "y", ".flac", "", "{}",
+             ",\"dead_letter_topic\":\"projects/p/topics/X-dead\"");
+    assert_int_equal(svc_it_job(&it, &y, "Y", json), 0);
+    for (int create = 0; create < 2; create++) {
+        snprintf(cmd, sizeof(cmd), "%s verify -c %s%s 2>&1", WIGGLY_BIN, y.cfg,
+                 create ? " --create" : "");
+        assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+        assert_non_null(strstr(out, "MISMATCH subscription  projects/p/subscriptions/Y-in: its "
+                                    "dead-letter topic is none, the config says "
+                                    "projects/p/topics/X-dead"));
+        assert_non_null(strstr(out, "wiggly verify --create cannot change an existing "
+                                    "subscription; update it with gcloud pubsub subscriptions "
+                                    "update projects/p/subscriptions/Y-in "
+                                    "--dead-letter-topic=projects/p/topics/X-dead "
+                                    "--max-delivery-attempts=5"));
+        assert_null(strstr(out, "MISSING"));
+        assert_null(strstr(out, "(created)"));
+    }
+    /* With --topic the subscription's topic is known and checked too. */
+    snprintf(cmd, sizeof(cmd), "%s verify -c %s --topic projects/p/topics/X-in 2>&1", WIGGLY_BIN,
+             y.cfg);
+    assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+    assert_non_null(strstr(out, "its topic is projects/p/topics/Y-in, the config implies "
+                                "projects/p/topics/X-in"));
 
     /* publish: the topic comes from the subscription X-in. */
     snprintf(cmd, sizeof(cmd), "%s publish -c %s one two/three --bottom-up 2>&1", WIGGLY_BIN,

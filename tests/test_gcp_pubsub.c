@@ -67,6 +67,21 @@ static void create_topic_sub(struct ctx *c, const char *topic, const char *sub, 
         run_done(c, gcp_pubsub_subscription_create(c->ps, sub, &spec, on_psdone, &d2), &d2), 0);
 }
 
+/* sub on an existing topic, dead-lettering to dlq after attempts. */
+static void create_dl_sub(struct ctx *c, const char *sub, const char *topic, int deadline,
+                          const char *dlq, int attempts)
+{
+    struct done d = {0};
+    struct gcp_pubsub_sub_spec spec = {0};
+
+    spec.topic = topic;
+    spec.ack_deadline_s = deadline;
+    spec.dead_letter_topic = dlq;
+    spec.max_delivery_attempts = attempts;
+    assert_int_equal(
+        run_done(c, gcp_pubsub_subscription_create(c->ps, sub, &spec, on_psdone, &d), &d), 0);
+}
+
 struct pubres {
     int calls, code;
     size_t n;
@@ -359,7 +374,7 @@ static void test_dead_letter_policy(void **state)
     const char *sub = "projects/p/subscriptions/dl-src-sub";
     const char *dsub = "projects/p/subscriptions/dl-dlq-sub";
     struct gcp_pubsub_sub_spec spec = {0};
-    struct done d1 = {0}, d2 = {0}, d3 = {0}, d4 = {0}, d5 = {0};
+    struct done d1 = {0}, d3 = {0}, d4 = {0}, d5 = {0};
     struct pubres pr = {0};
     struct pulled dp = {0};
     int round;
@@ -367,13 +382,12 @@ static void test_dead_letter_policy(void **state)
     NEED_EMULATOR(state, tpubsub_why());
     create_topic_sub(c, dlq, dsub, 60);
     assert_int_equal(run_done(c, gcp_pubsub_topic_create(c->ps, topic, on_psdone, &d1), &d1), 0);
+    create_dl_sub(c, sub, topic, 30, dlq, 5);
+    assert_int_equal(run_done(c, gcp_pubsub_subscription_get(c->ps, sub, on_psdone, &d3), &d3), 0);
     spec.topic = topic;
     spec.ack_deadline_s = 30;
     spec.dead_letter_topic = dlq;
     spec.max_delivery_attempts = 5;
-    assert_int_equal(
-        run_done(c, gcp_pubsub_subscription_create(c->ps, sub, &spec, on_psdone, &d2), &d2), 0);
-    assert_int_equal(run_done(c, gcp_pubsub_subscription_get(c->ps, sub, on_psdone, &d3), &d3), 0);
     /* Creating it again is ALREADY_EXISTS, mapped and not retried. */
     assert_int_equal(
         run_done(c, gcp_pubsub_subscription_create(c->ps, sub, &spec, on_psdone, &d4), &d4),
@@ -431,6 +445,82 @@ static void test_dead_letter_policy(void **state)
     ack_all(c, dsub, &dp, 0);
     pulled_free(&dp);
     pubres_free(&pr);
+}
+
+/* Copies of the borrowed fields of gcp_pubsub_subscription_info. */
+struct subinfo {
+    int calls, code, info_null;
+    char name[128], topic[128], dlq[128];
+    int ack, attempts;
+};
+
+static void on_subinfo(void *ud, const struct gcp_error *err,
+                       const struct gcp_pubsub_subscription_info *info)
+{
+    struct subinfo *si = ud;
+
+    si->calls++;
+    si->code = err ? err->code : 0;
+    si->info_null = info == NULL;
+    if (!info)
+        return;
+    snprintf(si->name, sizeof si->name, "%s", info->name ? info->name : "(null)");
+    snprintf(si->topic, sizeof si->topic, "%s", info->topic ? info->topic : "(null)");
+    snprintf(si->dlq, sizeof si->dlq, "%s",
+             info->dead_letter_topic ? info->dead_letter_topic : "(none)");
+    si->ack = info->ack_deadline_s;
+    si->attempts = info->max_delivery_attempts;
+}
+
+static int run_subinfo(struct ctx *c, const char *sub, struct subinfo *si)
+{
+    assert_int_equal(gcp_pubsub_subscription_info(c->ps, sub, on_subinfo, si), 0);
+    assert_int_equal(fake_loop_wait(c->loop, &si->calls, 1, 120), 0);
+    assert_int_equal(si->calls, 1);
+    assert_int_equal(si->info_null, si->code != 0);
+    return si->code;
+}
+
+static void test_subscription_info(void **state)
+{
+    struct ctx *c = *state;
+    const char *topic = "projects/p/topics/si-src", *dlq = "projects/p/topics/si-dlq";
+    const char *sub = "projects/p/subscriptions/si-sub";
+    const char *plain = "projects/p/subscriptions/si-plain";
+    struct done d1 = {0}, d3 = {0};
+    struct subinfo a = {0}, b = {0}, m = {0};
+
+    NEED_EMULATOR(state, tpubsub_why());
+    create_topic_sub(c, topic, plain, 45);
+    assert_int_equal(run_done(c, gcp_pubsub_topic_create(c->ps, dlq, on_psdone, &d1), &d1), 0);
+    create_dl_sub(c, sub, topic, 20, dlq, 7);
+
+    assert_int_equal(run_subinfo(c, sub, &a), 0);
+    assert_string_equal(a.name, sub);
+    assert_string_equal(a.topic, topic);
+    assert_int_equal(a.ack, 20);
+    assert_string_equal(a.dlq, dlq);
+    assert_int_equal(a.attempts, 7);
+
+    assert_int_equal(run_subinfo(c, plain, &b), 0);
+    assert_string_equal(b.topic, topic);
+    assert_int_equal(b.ack, 45);
+    assert_string_equal(b.dlq, "(none)");
+    assert_int_equal(b.attempts, 0);
+
+    /* Missing: GCP_ENOTFOUND, like gcp_pubsub_subscription_get. */
+    assert_int_equal(run_subinfo(c, "projects/p/subscriptions/si-nope", &m), GCP_ENOTFOUND);
+    assert_int_equal(run_done(c,
+                              gcp_pubsub_subscription_get(c->ps, "projects/p/subscriptions/si-nope",
+                                                          on_psdone, &d3),
+                              &d3),
+                     GCP_ENOTFOUND);
+    /* Bad arguments are refused before any request (no callback). */
+    assert_int_equal(
+        gcp_pubsub_subscription_info(c->ps, "projects/p/topics/si-src", on_subinfo, &m),
+        GCP_EINVAL);
+    assert_int_equal(gcp_pubsub_subscription_info(c->ps, sub, NULL, NULL), GCP_EINVAL);
+    assert_int_equal(m.calls, 1);
 }
 
 static void test_errors_mapped(void **state)
@@ -512,6 +602,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nack_redelivers, setup, ctx_teardown),
         cmocka_unit_test_setup_teardown(test_attributes_round_trip, setup, ctx_teardown),
         cmocka_unit_test_setup_teardown(test_dead_letter_policy, setup, ctx_teardown),
+        cmocka_unit_test_setup_teardown(test_subscription_info, setup, ctx_teardown),
         cmocka_unit_test_setup_teardown(test_errors_mapped, setup, ctx_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_pulls, setup, ctx_teardown),
     };

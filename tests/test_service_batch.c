@@ -216,7 +216,7 @@ static void test_binary_with_stdin(void **state)
     fclose(f);
     snprintf(cmd, sizeof(cmd),
              "printf 'artist/t0\\nartist/t1\\nartist/nope\\n' | %s run -c %s --ids - "
-             "--log-format json > %s/summary.txt 2> %s/log.txt",
+             "> %s/summary.txt 2> %s/log.txt",
              WIGGLY_BIN, cfgpath, root, root);
     status = system(cmd);
     assert_true(WIFEXITED(status));
@@ -233,7 +233,44 @@ static void test_binary_with_stdin(void **state)
     assert_non_null(out);
     assert_non_null(strstr(out, "\"outcome\":\"processed\""));
     assert_non_null(strstr(out, "\"severity\":"));
+    /* stderr is not a terminal: JSON by default, one object per line, and
+     * duration_ms in whole milliseconds. */
+    {
+        int durations = 0;
+        for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+            json_t *j = json_loads(line, 0, NULL), *d;
+            if (!j)
+                fail_msg("not a JSON log line: %s", line);
+            d = json_object_get(j, "duration_ms");
+            if (d) {
+                if (!json_is_integer(d))
+                    fail_msg("duration_ms is not an integer: %s", line);
+                assert_true(json_integer_value(d) >= 0);
+                durations++;
+            }
+            json_decref(j);
+        }
+        assert_true(durations >= 2); /* one per processed track */
+    }
     free(out);
+    /* stderr on a terminal (a pty from util-linux script): text by default. */
+    if (system("command -v script >/dev/null 2>&1") == 0) {
+        snprintf(cmd, sizeof(cmd),
+                 "script -qec \"printf 'artist/nope\\n' | %s run -c %s --ids -\" /dev/null "
+                 "< /dev/null > %s/tty.txt 2>&1",
+                 WIGGLY_BIN, cfgpath, root);
+        status = system(cmd);
+        assert_true(WIFEXITED(status));
+        snprintf(p, sizeof(p), "%s/tty.txt", root);
+        out = svc_test_read_file(p, NULL);
+        assert_non_null(out);
+        if (!strstr(out, " WARNING missing element=artist/nope outcome=missing duration_ms="))
+            fail_msg("no text log line on a terminal:\n%s", out);
+        assert_null(strstr(out, "\"severity\""));
+        free(out);
+    } else {
+        fprintf(stderr, "note: util-linux script not found; terminal log format not tested\n");
+    }
     for (int i = 0; i < 2; i++) {
         struct audio_info info;
         struct audio_error aerr = {0};
