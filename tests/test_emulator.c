@@ -534,15 +534,22 @@ static void test_resumable_chunks(void **state)
     free(data);
 }
 
-static void wait_log(const struct tgcs *e, const char *needle, int want)
+/* Waits until at least want log lines contain a (and b, when not NULL): the
+ * emulator logs a request after its response is sent, so a count read right
+ * after the response may lag. Not a timing assertion: the bound only stops a
+ * hung test. */
+static void wait_log2(const struct tgcs *e, const char *a, const char *b, int want)
 {
-    /* Waits for the emulator to log a request (it logs after cleanup). Not a
-     * timing assertion: the bound only stops a hung test. */
-    for (int i = 0; i < 3000 && tgcs_log_count(e, needle, NULL) < want; i++) {
+    for (int i = 0; i < 3000 && tgcs_log_count(e, a, b) < want; i++) {
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    assert_true(tgcs_log_count(e, needle, NULL) >= want);
+    assert_true(tgcs_log_count(e, a, b) >= want);
+}
+
+static void wait_log(const struct tgcs *e, const char *needle, int want)
+{
+    wait_log2(e, needle, NULL, want);
 }
 
 static void test_resumable_interrupted(void **state)
@@ -936,6 +943,7 @@ static void test_faults(void **state)
     assert_in_range(n503 + n429 + ndrop, 45, 135);
     assert_true(n503 > 0 && n429 > 0 && ndrop > 0);
     /* The log marks each injected fault. */
+    wait_log2(&e2, "/b/faulty?", " FAULT", n503 + n429 + ndrop);
     assert_int_equal(tgcs_log_count(&e2, "/b/faulty?", " FAULT"), n503 + n429 + ndrop);
     assert_int_equal(tgcs_log_count(&e2, "/b/clean", " FAULT"), 0);
     {
@@ -1006,6 +1014,7 @@ static void test_fault_seed_and_latency(void **state)
     for (int i = 0; i < 5; i++)
         expect("GET", url(&e2, "/storage/v1/b/slow/o"), NULL, NULL, 0, 500);
     expect("GET", url(&e2, "/storage/v1/b/slow"), NULL, NULL, 0, 200);
+    wait_log2(&e2, "/b/slow/o 500", " FAULT", 5);
     assert_int_equal(tgcs_log_count(&e2, "/b/slow/o 500", " FAULT"), 5);
     assert_int_equal(tgcs_stop_status(&e2), 0);
 }
@@ -1072,6 +1081,7 @@ static void test_partial_persist_and_corrupt(void **state)
         assert_non_null(strstr(hv, want));
         json_decref(j);
     }
+    wait_log2(&e2, "alt=media", " FAULT", 1);
     assert_int_equal(tgcs_log_count(&e2, "alt=media", " FAULT"), 1);
     free(loc);
     free(data);
