@@ -3,7 +3,8 @@
  * it->finished when it comes back, because a timeout or a shutdown may have
  * finished the item meanwhile; finish() is always the last thing a code path
  * does with an item. Loop thread only, except work_run() on a worker, which
- * touches only it->in_path, out_path, res, aerr and arc. */
+ * touches only it->in_path, out_path, res, aerr and arc, and reads the
+ * atomic it->abandoned. */
 #include "service/pipeline.h"
 
 #include <stdarg.h>
@@ -96,6 +97,7 @@ finish(struct svc_item *it, enum svc_disp d, const char *reason, int code, const
     if (it->finished)
         return;
     it->finished = 1;
+    atomic_store(&it->abandoned, 1);
     ev_timer_stop(pl->o.loop, &it->timeout);
     it->disp = d;
     it->reason = reason;
@@ -381,6 +383,10 @@ static void upload_output(struct svc_item *it)
 static void work_run(struct svc_pool_job *j)
 {
     struct svc_item *it = (struct svc_item *)((char *)j - offsetof(struct svc_item, job));
+    /* Timed out or cancelled while queued: nobody wants the result, and
+     * running it anyway would let such jobs pile up behind max_in_flight. */
+    if (atomic_load(&it->abandoned))
+        return;
     it->arc = audio_chain_run_file(it->in_path, it->out_path, &it->pl->spec, &it->res, &it->aerr);
 }
 

@@ -19,6 +19,7 @@
 #ifndef WIGGLY_SERVICE_PIPELINE_H
 #define WIGGLY_SERVICE_PIPELINE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,6 +62,7 @@ struct svc_item {
     struct svc_pipeline *pl;
     int refs;
     int finished;
+    atomic_int abandoned; /* finished: a worker skips the DSP job not yet begun */
     int have_msg;
     struct svc_message msg;
     ev_timer timeout;

@@ -2,10 +2,10 @@
  * src/ID.flac -> a/ID.flac, 16 kHz mono, dead letters to A-dead) gets 40
  * good tracks mixed with a corpus of broken files (truncated FLAC, random
  * bytes, empty, wrong headers) and hostile messages (huge JSON, deep
- * nesting, invalid UTF-8, elements with "..", an over-long element; with
- * --largest also the largest message Pub/Sub accepts from the project's
- * client, 7.5 MB of non-audio bytes: the 10 MB limit applies to the base64
- * JSON request).
+ * nesting, invalid UTF-8, elements with "..", over-long elements and object
+ * names in multi-byte UTF-8; with --largest also the largest message Pub/Sub
+ * accepts from the project's client, 7.5 MB of non-audio bytes: the 10 MB
+ * limit applies to the base64 JSON request).
  *
  * Asserts: every good track is processed (decoded output, element on A-out);
  * every bad one is dead-lettered with the original payload and attributes
@@ -73,6 +73,19 @@ static char *filled(size_t len, char c)
     assert_non_null(p);
     memset(p, c, len);
     p[len] = 0;
+    return p;
+}
+
+/* prefix followed by n times U+00E9 (two bytes each). */
+static char *utf8_run(const char *prefix, size_t n)
+{
+    size_t lp = strlen(prefix);
+    char *p = malloc(lp + 2 * n + 1);
+    assert_non_null(p);
+    memcpy(p, prefix, lp);
+    for (size_t i = 0; i < n; i++)
+        memcpy(p + lp + 2 * i, "\xc3\xa9", 2);
+    p[lp + 2 * n] = 0;
     return p;
 }
 
@@ -174,6 +187,13 @@ static void make_corpus(void)
     add_bad("dotdot-json", strdup("{\"v\":1,\"element\":\"src/../t003\"}"), "bad_element");
     add_bad("dotdot-plain", strdup("../../etc/passwd"), "bad_element");
     add_bad("long-element", filled(4000, 'e'), "bad_element");
+    /* Valid UTF-8 whose dead-letter attributes are cut inside a character:
+     * wiggly_element at 1024 bytes, wiggly_error (it names the URL) at 255
+     * bytes, once at each parity. The object names are longer than GCS
+     * allows, a permanent storage error. */
+    add_bad("long-element-utf8", utf8_run("a", 600), "bad_element");
+    add_bad("long-name-utf8", utf8_run("", 510), "storage");
+    add_bad("long-name-utf8-odd", utf8_run("x", 509), "storage");
     if (with_largest) {
         big = largest_publishable();
         printf("faults_badinput: largest publishable message: %zu bytes\n", big);
