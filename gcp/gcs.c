@@ -917,9 +917,8 @@ struct up_op {
     ev_timer timer;
 };
 
-static void up_finish(struct up_op *op, const struct gcp_error *err, const struct gcp_gcs_object *o)
+static void up_free(struct up_op *op)
 {
-    op->cb(op->ud, err, o);
     if (op->fd >= 0)
         close(op->fd);
     free(op->data);
@@ -929,6 +928,12 @@ static void up_finish(struct up_op *op, const struct gcp_error *err, const struc
     free(op->session);
     gcp__buf_free(&op->body);
     free(op);
+}
+
+static void up_finish(struct up_op *op, const struct gcp_error *err, const struct gcp_gcs_object *o)
+{
+    op->cb(op->ud, err, o);
+    up_free(op);
 }
 
 static void up_fail_code(struct up_op *op, int code, const char *why)
@@ -1405,14 +1410,7 @@ static int upload(struct gcp_gcs *g, const char *bucket, const char *name, const
     }
     return 0;
 fail:
-    if (op->fd >= 0)
-        close(op->fd);
-    free(op->data);
-    free(op->bucket);
-    free(op->name);
-    free(op->content_type);
-    gcp__buf_free(&op->body);
-    free(op);
+    up_free(op);
     return rc;
 }
 
