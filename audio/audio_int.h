@@ -31,8 +31,20 @@ struct audio__vio {
     size_t len, cap;
     int64_t pos;
     int64_t fd_len;
+    /* fd sinks only, opt-in (buffered = 1): libsndfile's encoders write a
+     * few KiB at a time, and each write(2) into the page cache has its own
+     * cost. Bytes wait here for file offset wb_pos; audio__vio_flush writes
+     * them (also done before any read, length or end-relative seek). */
+    int buffered;
+    int wb_failed; /* errno of a failed write to fd (buffered or not) */
+    unsigned char *wb;
+    size_t wb_len;
+    int64_t wb_pos;
 };
 extern SF_VIRTUAL_IO audio__vio_ops;
+/* Writes a buffered sink's pending bytes and frees its buffer: 0, or -1
+ * with errno when a write failed (now or earlier). */
+int audio__vio_flush(struct audio__vio *v);
 
 /* Opens through libsndfile under the module's open mutex, converting
  * libsndfile's process-global open error into a project code and message.

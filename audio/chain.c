@@ -29,6 +29,7 @@ struct chain {
     float mix[2][AUDIO__MAX_CHANNELS]; /* stereo downmix gains */
     struct audio__features *feat;
     int64_t in_frames, out_frames;
+    const struct audio__vio *vout;
 };
 
 static void chain_cleanup(struct chain *c)
@@ -153,7 +154,11 @@ static int emit(struct chain *c, const float *buf, size_t n, struct audio_error 
     if (c->feat)
         audio__features_add(c->feat, buf, n);
     c->out_frames += (int64_t)n;
-    return audio__sf_write(c->out, buf, n, err);
+    int rc = audio__sf_write(c->out, buf, n, err);
+    if (rc && c->vout->wb_failed) /* libsndfile does not know why */
+        rc = audio__fail(err, AUDIO_EIO, "cannot write the output: %s",
+                         strerror(c->vout->wb_failed));
+    return rc;
 }
 
 static int resample(struct chain *c, const float *in, size_t n, struct audio_error *err)
@@ -307,6 +312,7 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
 {
     struct chain c;
     memset(&c, 0, sizeof(c));
+    c.vout = vout;
     if (res) /* so that audio_result_cleanup() is safe after a failure too */
         memset(res, 0, sizeof(*res));
     int rc = check_spec(spec, err);
@@ -474,14 +480,24 @@ int audio_chain_run_file(const char *in_path, const char *out_path, const struct
         return audio__fail(err, AUDIO_EINVAL, "input and output are the same file: %s", out_path);
     }
     memset(&vout, 0, sizeof(vout));
-    vout.fd = open(out_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* No O_TRUNC on an empty file: ext4 (auto_da_alloc) would write a
+     * truncated file back on close, a cost for the service's scratch files. */
+    vout.fd = open(out_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (vout.fd >= 0 &&
+        (fstat(vout.fd, &so) != 0 || (so.st_size > 0 && ftruncate(vout.fd, 0) != 0))) {
+        close(vout.fd);
+        vout.fd = -1;
+    }
     if (vout.fd < 0) {
         rc = audio__fail(err, AUDIO_EIO, "cannot create %s: %s", out_path, strerror(errno));
         close(vin.fd);
         return rc;
     }
+    vout.buffered = 1;
     rc = chain_run(&vin, size, &vout, fmt, spec, res, err);
     close(vin.fd);
+    if (audio__vio_flush(&vout) != 0 && rc == 0)
+        rc = audio__fail(err, AUDIO_EIO, "cannot write %s: %s", out_path, strerror(errno));
     if (close(vout.fd) != 0 && rc == 0)
         rc = audio__fail(err, AUDIO_EIO, "cannot write %s: %s", out_path, strerror(errno));
     return rc;

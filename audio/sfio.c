@@ -30,9 +30,44 @@ int audio__fail(struct audio_error *err, int code, const char *fmt, ...)
     return code;
 }
 
+#define WB_CAP (256 * 1024)
+
+static int wb_write_out(struct audio__vio *v)
+{
+    size_t done = 0;
+    while (done < v->wb_len) {
+        ssize_t n = pwrite(v->fd, v->wb + done, v->wb_len - done, v->wb_pos + (int64_t)done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            v->wb_failed = errno;
+            break;
+        }
+        done += (size_t)n;
+    }
+    v->wb_len = 0;
+    return v->wb_failed ? -1 : 0;
+}
+
+int audio__vio_flush(struct audio__vio *v)
+{
+    int rc = v->wb_len ? wb_write_out(v) : 0;
+    free(v->wb);
+    v->wb = NULL;
+    if (v->wb_failed) {
+        errno = v->wb_failed;
+        rc = -1;
+    }
+    return rc;
+}
+
 static sf_count_t vio_len(void *user)
 {
     struct audio__vio *v = user;
+    if (v->wb_len && wb_write_out(v) != 0)
+        return -1;
     if (v->fd >= 0) {
         struct stat st;
         if (fstat(v->fd, &st) != 0)
@@ -75,8 +110,11 @@ static sf_count_t fd_io(struct audio__vio *v, void *ptr, sf_count_t count, int w
         ssize_t n = write ? pwrite(v->fd, p, want, v->pos) : pread(v->fd, p, want, v->pos);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (n <= 0) {
+            if (write)
+                v->wb_failed = n < 0 ? errno : EIO;
             break;
+        }
         done += n;
         v->pos += n;
     }
@@ -87,6 +125,8 @@ static sf_count_t vio_read(void *ptr, sf_count_t count, void *user)
 {
     struct audio__vio *v = user;
     if (count <= 0)
+        return 0;
+    if (v->wb_len && wb_write_out(v) != 0)
         return 0;
     if (v->fd >= 0)
         return fd_io(v, ptr, count, 0);
@@ -106,6 +146,23 @@ static sf_count_t vio_write(const void *ptr, sf_count_t count, void *user)
     struct audio__vio *v = user;
     if (count <= 0)
         return 0;
+    if (v->fd >= 0 && v->buffered) {
+        if (v->wb_failed)
+            return 0;
+        /* Not contiguous with what waits, or no room: write that out first. */
+        if (v->wb_len &&
+            (v->pos != v->wb_pos + (int64_t)v->wb_len || v->wb_len + (size_t)count > WB_CAP) &&
+            wb_write_out(v) != 0)
+            return 0;
+        if (count >= WB_CAP || (!v->wb && !(v->wb = malloc(WB_CAP))))
+            return fd_io(v, (void *)ptr, count, 1);
+        if (!v->wb_len)
+            v->wb_pos = v->pos;
+        memcpy(v->wb + v->wb_len, ptr, (size_t)count);
+        v->wb_len += (size_t)count;
+        v->pos += count;
+        return count;
+    }
     if (v->fd >= 0)
         return fd_io(v, (void *)ptr, count, 1);
     if (v->rd)

@@ -65,7 +65,9 @@ struct gcp_gcs_write_opts {
 
 int gcp_gcs_stat(struct gcp_gcs *g, const char *bucket, const char *name, gcp_gcs_object_cb cb,
                  void *ud);
-/* Writes the object to path (created/truncated); CRC32C checked. */
+/* Writes the object to path (created/truncated); CRC32C checked. Not
+ * fsync'ed: the file is scratch space (a crash means downloading again);
+ * a caller that keeps it syncs it. */
 int gcp_gcs_download_file(struct gcp_gcs *g, const char *bucket, const char *name, const char *path,
                           const struct gcp_gcs_read_opts *opts, gcp_gcs_object_cb cb, void *ud);
 int gcp_gcs_download_mem(struct gcp_gcs *g, const char *bucket, const char *name,

@@ -630,6 +630,8 @@ static void launch(struct gcp__req *r, const char *token)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    if (r->sink) /* a download: fewer, larger reads (curl's default is 16 KiB) */
+        curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, sl);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "wiggly-gcp/0.1");

@@ -1,6 +1,7 @@
 /* test_audio.c: the audio engine, measured on decoded output: resampling
  * quality, channel ops, encoder round trips, bad input, memory and file
  * paths, features and the generator. */
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -653,6 +655,35 @@ static void test_file_path(void **state)
     assert_int_equal(audio_test_spit(empty, "", 0), 0);
     assert_int_equal(audio_chain_run_file(empty, out, &spec, &res, &err), AUDIO_ENOTAUDIO);
     assert_int_equal(audio_probe_file(empty, &info, &err), AUDIO_ENOTAUDIO);
+    /* An existing, longer output is replaced, not overwritten in place. */
+    char src[320], fresh[320], old[320];
+    snprintf(src, sizeof(src), "%s", in); /* tmp_path() reuses 4 buffers */
+    in = src;
+    snprintf(fresh, sizeof(fresh), "%s", tmp_path("fresh.flac"));
+    snprintf(old, sizeof(old), "%s", tmp_path("old.flac"));
+    struct stat sf, so;
+    char junk[65536];
+    memset(junk, 0x5a, sizeof(junk));
+    spec.features = 0;
+    assert_int_equal(audio_chain_run_file(in, fresh, &spec, &res, &err), 0);
+    FILE *f = fopen(old, "wb");
+    assert_non_null(f);
+    for (int i = 0; i < 64; i++)
+        assert_int_equal(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+    fclose(f);
+    assert_int_equal(audio_chain_run_file(in, old, &spec, &res, &err), 0);
+    assert_int_equal(stat(fresh, &sf), 0);
+    assert_int_equal(stat(old, &so), 0);
+    assert_int_equal(so.st_size, sf.st_size);
+    assert_int_equal(audio_test_decode_file(old, &p), 0);
+    assert_int_equal(p.frames, 44100);
+    audio_test_pcm_free(&p);
+    /* A sink that refuses writes (a FIFO cannot pwrite): the reason is the
+     * system's, not libsndfile's "No Error". */
+    const char *fifo = tmp_path("fifo.flac");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(audio_chain_run_file(in, fifo, &spec, &res, &err), AUDIO_EIO);
+    assert_non_null(strstr(err.msg, strerror(ESPIPE)));
 }
 
 /* --- features and generator ---------------------------------------------- */
