@@ -159,6 +159,17 @@ static int check_sub(struct svc_sync *s, const char *sub, const struct sub_want 
     return 1;
 }
 
+/* What check_location() looks at: the bucket, or the directory. */
+static void location_key(const char *loc, char *out, size_t len)
+{
+    char bucket[256];
+    const char *name;
+    if (svc_url_kind(loc) == SVC_URL_GS && svc_url_gs_split(loc, bucket, &name) == 0)
+        snprintf(out, len, "gs://%s", bucket);
+    else
+        snprintf(out, len, "%s", loc);
+}
+
 static int check_location(struct svc_sync *s, const char *loc, const char *project, int create)
 {
     if (svc_url_kind(loc) == SVC_URL_FILE) {
@@ -322,10 +333,22 @@ int cli_verify(int argc, char **argv)
         bad |= check_topic(&s, cfg->output_topics[i], create);
     if (cfg->parent.topic)
         bad |= check_topic(&s, cfg->parent.topic, create);
-    bad |= check_location(&s, cfg->input.location, cfg->project, create);
-    bad |= check_location(&s, cfg->output.location, cfg->project, create);
-    if (cfg->features.enabled && strcmp(cfg->features.location, cfg->output.location))
-        bad |= check_location(&s, cfg->features.location, cfg->project, create);
+    {
+        /* Each bucket or directory once, however many locations share it. */
+        const char *locs[3] = {cfg->input.location, cfg->output.location,
+                               cfg->features.enabled ? cfg->features.location : NULL};
+        char keys[3][300];
+        for (int i = 0; i < 3; i++) {
+            int dup = 0;
+            if (!locs[i])
+                continue;
+            location_key(locs[i], keys[i], sizeof(keys[i]));
+            for (int j = 0; j < i; j++)
+                dup |= locs[j] && !strcmp(keys[j], keys[i]);
+            if (!dup)
+                bad |= check_location(&s, locs[i], cfg->project, create);
+        }
+    }
 out:
     svc_sync_cleanup(&s);
     cfg_job_destroy(cfg);

@@ -285,6 +285,10 @@ static void test_verify_and_publish_cli(void **state)
                                     "--max-delivery-attempts=5"));
         assert_null(strstr(out, "MISSING"));
         assert_null(strstr(out, "(created)"));
+        /* input and output share the bucket: reported once */
+        char *b = strstr(out, "bucket        wbkt");
+        assert_non_null(b);
+        assert_null(strstr(b + 1, "bucket        wbkt"));
     }
     /* With --topic the subscription's topic is known and checked too. */
     snprintf(cmd, sizeof(cmd), "%s verify -c %s --topic projects/p/topics/X-in 2>&1", WIGGLY_BIN,
