@@ -36,7 +36,7 @@ struct audio__vio {
      * cost. Bytes wait here for file offset wb_pos; audio__vio_flush writes
      * them (also done before any read, length or end-relative seek). */
     int buffered;
-    int wb_failed; /* errno of a failed write to fd (buffered or not) */
+    int write_errno; /* errno of a failed write to fd (buffered or not) */
     unsigned char *wb;
     size_t wb_len;
     int64_t wb_pos;

@@ -155,9 +155,9 @@ static int emit(struct chain *c, const float *buf, size_t n, struct audio_error 
         audio__features_add(c->feat, buf, n);
     c->out_frames += (int64_t)n;
     int rc = audio__sf_write(c->out, buf, n, err);
-    if (rc && c->vout->wb_failed) /* libsndfile does not know why */
+    if (rc && c->vout->write_errno) /* libsndfile does not know why */
         rc = audio__fail(err, AUDIO_EIO, "cannot write the output: %s",
-                         strerror(c->vout->wb_failed));
+                         strerror(c->vout->write_errno));
     return rc;
 }
 

@@ -42,13 +42,13 @@ static int wb_write_out(struct audio__vio *v)
         if (n <= 0) {
             if (n == 0)
                 errno = EIO;
-            v->wb_failed = errno;
+            v->write_errno = errno;
             break;
         }
         done += (size_t)n;
     }
     v->wb_len = 0;
-    return v->wb_failed ? -1 : 0;
+    return v->write_errno ? -1 : 0;
 }
 
 int audio__vio_flush(struct audio__vio *v)
@@ -56,8 +56,8 @@ int audio__vio_flush(struct audio__vio *v)
     int rc = v->wb_len ? wb_write_out(v) : 0;
     free(v->wb);
     v->wb = NULL;
-    if (v->wb_failed) {
-        errno = v->wb_failed;
+    if (v->write_errno) {
+        errno = v->write_errno;
         rc = -1;
     }
     return rc;
@@ -112,7 +112,7 @@ static sf_count_t fd_io(struct audio__vio *v, void *ptr, sf_count_t count, int w
             continue;
         if (n <= 0) {
             if (write)
-                v->wb_failed = n < 0 ? errno : EIO;
+                v->write_errno = n < 0 ? errno : EIO;
             break;
         }
         done += n;
@@ -147,7 +147,7 @@ static sf_count_t vio_write(const void *ptr, sf_count_t count, void *user)
     if (count <= 0)
         return 0;
     if (v->fd >= 0 && v->buffered) {
-        if (v->wb_failed)
+        if (v->write_errno)
             return 0;
         /* Not contiguous with what waits, or no room: write that out first. */
         if (v->wb_len &&

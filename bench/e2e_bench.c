@@ -123,7 +123,7 @@ struct run {
     int done;
     /* Paired rounds: service CPU per track of round j next to the baseline
      * sampled just before (j) and just after (j + 1) it. */
-    int rounds;
+    int rounds, tracks[MAXROUND];
     double svc[MAXROUND], solo[MAXROUND + 1], pair[MAXROUND + 1];
 };
 
@@ -207,6 +207,7 @@ static int run_job(int n, int pods, const char *tag, const struct bl *b, struct 
             /* Read after the baseline: the idle service's CPU meanwhile is
              * counted, never left out. */
             c1 = pods_cpu(p, pods);
+            r->tracks[r->rounds] = to - from;
             r->svc[r->rounds++] = (c1 - c0) / (to - from);
             c0 = c1;
         }
@@ -230,7 +231,7 @@ static int run_job(int n, int pods, const char *tag, const struct bl *b, struct 
 
 static double median(const double *v, int n)
 {
-    double s[2 * MAXROUND + 2];
+    double s[MAXROUND];
     memcpy(s, v, (size_t)n * sizeof(*v));
     qsort(s, (size_t)n, sizeof(s[0]), cmp_double);
     return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2.0;
@@ -245,20 +246,21 @@ struct paired {
  * printed too. Pooled over the rounds (sum of service CPU over sum of the
  * bracketing baselines, weighted by tracks) and the median of the per-round
  * ratios. */
-static struct paired judge(const struct run *r, int n)
+static struct paired judge(const struct run *r)
 {
     struct paired o = {0};
     const double *match = r->pods == 1 ? r->solo : r->pair;
     const double *other = r->pods == 1 ? r->pair : r->solo;
     double ratio[MAXROUND], s = 0, b = 0, bo = 0;
-    int per = n < ROUND * MAXROUND ? ROUND : (n + MAXROUND - 1) / MAXROUND;
+    int n = 0;
     for (int j = 0; j < r->rounds; j++) {
-        int cnt = (j + 1) * per < n ? per : n - j * per;
+        int cnt = r->tracks[j];
         double base = (match[j] + match[j + 1]) / 2.0;
         ratio[j] = r->svc[j] / base;
         s += r->svc[j] * cnt;
         b += base * cnt;
         bo += (other[j] + other[j + 1]) / 2.0 * cnt;
+        n += cnt;
     }
     o.svc = s / n;
     o.base = b / n;
@@ -317,7 +319,7 @@ int main(int argc, char **argv)
         goto out;
     }
     {
-        struct paired j1 = judge(&pone, n), j2 = judge(&ptwo, n);
+        struct paired j1 = judge(&pone), j2 = judge(&ptwo);
         double cpu1 = one.cpu[0] / n, cpu2 = (two.cpu[0] + two.cpu[1]) / n;
         printf("\n%d x 3.5-min 44.1 kHz stereo FLAC -> 16 kHz mono FLAC, wiggly run "
                "(workers 1, max_in_flight 4 per process) on loopback emulators:\n",

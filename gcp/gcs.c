@@ -692,6 +692,30 @@ static int dl_sink(void *ud, const void *data, size_t len)
     return 0;
 }
 
+/* Empties fd and rewinds it; truncates only a file that has bytes: ext4
+ * (auto_da_alloc) writes a truncated file back to disk on close, which for
+ * a fresh scratch file costs block allocation, I/O and a dearer unlink. */
+static int make_empty(int fd)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0 || (st.st_size > 0 && ftruncate(fd, 0) != 0))
+        return -1;
+    return lseek(fd, 0, SEEK_SET) < 0 ? -1 : 0;
+}
+
+/* open(O_CREAT | O_TRUNC), through make_empty. */
+static int open_empty(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+
+    if (fd >= 0 && make_empty(fd) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static void dl_reset(void *ud)
 {
     struct dl_op *op = ud;
@@ -699,27 +723,8 @@ static void dl_reset(void *ud)
     op->got = 0;
     op->crc = 0;
     op->mem.len = 0;
-    /* Only a file that has bytes: truncating an empty one still makes ext4
-     * flush it on close. */
-    if (op->fd >= 0 && lseek(op->fd, 0, SEEK_END) > 0) {
-        if (ftruncate(op->fd, 0) == 0)
-            lseek(op->fd, 0, SEEK_SET);
-    }
-}
-
-/* open(O_CREAT | O_TRUNC) without the O_TRUNC of an empty file: ext4
- * (auto_da_alloc) writes a truncated file back to disk on close, which for
- * a fresh scratch file costs block allocation, I/O and a dearer unlink. */
-static int open_empty(const char *path)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    struct stat st;
-
-    if (fd >= 0 && (fstat(fd, &st) != 0 || (st.st_size > 0 && ftruncate(fd, 0) != 0))) {
-        close(fd);
-        return -1;
-    }
-    return fd;
+    if (op->fd >= 0)
+        make_empty(op->fd);
 }
 
 struct hash_find {
