@@ -110,8 +110,11 @@ static void test_chain_under_faults(void **state)
            e2e_pod_metric(&b, "wiggly_messages_total{outcome=\"skipped\"}"));
     fflush(stdout);
     for (int i = 0; i < N_TRACKS; i++)
-        if (!seen[i])
-            fail_msg("element %s never reached B-out (logs in %s)", e2e_element(i), e.dir);
+        if (!seen[i]) {
+            struct e2e_pod both[2] = {a, b};
+            e2e_explain(both, 2, e2e_element(i));
+            fail_msg("element %s never reached B-out (pod log lines above)", e2e_element(i));
+        }
     assert_int_equal(other, 0);
 
     /* Let the pods settle what is in flight (acks), then stop them. */

@@ -96,8 +96,10 @@ static void test_sigkill_random_pods(void **state)
     printf("faults_crash: %d/%d elements on B-out in %.1f s with %d SIGKILLs; %d duplicates\n",
            distinct, N_TRACKS, e2e_now() - t0, kills, dups);
     for (int i = 0; i < N_TRACKS; i++)
-        if (!seen[i])
-            fail_msg("element %s never reached B-out (logs in %s)", e2e_element(i), e.dir);
+        if (!seen[i]) {
+            e2e_explain(pods, N_PODS, e2e_element(i));
+            fail_msg("element %s never reached B-out (pod log lines above)", e2e_element(i));
+        }
     assert_true(kills >= 1);
     assert_int_equal(other, 0);
     for (int i = 0; i < N_PODS; i++)

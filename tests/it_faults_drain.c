@@ -125,8 +125,11 @@ static void test_sigterm_under_load(void **state)
     for (int i = 0; i < N_TRACKS; i++) {
         char name[64];
         struct audio_info info;
-        if (!seen[i])
-            fail_msg("element %s never reached B-out (logs in %s)", e2e_element(i), e.dir);
+        if (!seen[i]) {
+            struct e2e_pod both[2] = {a, b};
+            e2e_explain(both, 2, e2e_element(i));
+            fail_msg("element %s never reached B-out (pod log lines above)", e2e_element(i));
+        }
         snprintf(name, sizeof(name), "b/%s.wav", e2e_element(i));
         assert_int_equal(e2e_probe(&e, name, &info), 0);
         assert_int_equal(info.rate, 8000);

@@ -569,6 +569,27 @@ size_t e2e_drain_sub(struct e2e *e, const char *sub, double wait_s)
     return got;
 }
 
+void e2e_explain(const struct e2e_pod *pods, int n, const char *element)
+{
+    char want[96];
+    snprintf(want, sizeof(want), "\"element\":\"%s\"", element);
+    for (int i = 0; i < n; i++) {
+        char line[4096];
+        int shown = 0;
+        FILE *f = fopen(pods[i].log, "r");
+        if (!f)
+            continue;
+        while (fgets(line, sizeof(line), f) && shown < 40)
+            if (strstr(line, want) || strstr(line, "\"severity\":\"WARNING\"") ||
+                strstr(line, "\"severity\":\"ERROR\"")) {
+                printf("e2e: %s: %s", pods[i].name, line);
+                shown++;
+            }
+        fclose(f);
+    }
+    fflush(stdout);
+}
+
 int e2e_dups(const int *seen, int n)
 {
     int d = 0;

@@ -126,6 +126,10 @@ int e2e_chain_pod(struct e2e *e, struct e2e_pod *p, const char *pod, int job_b, 
 int e2e_pod_stop_clean(struct e2e_pod *p, double limit_s);
 /* Pull (and ack) what sub holds within wait_s; returns how many (up to 16). */
 size_t e2e_drain_sub(struct e2e *e, const char *sub, double wait_s);
+/* Prints, for a test that failed on element, the lines of the pods' logs
+ * about it and their warnings and errors (40 per pod at most), so that a
+ * failure in CI explains itself after its directory is gone. */
+void e2e_explain(const struct e2e_pod *pods, int n, const char *element);
 /* Deliveries beyond the first, summed over seen[0..n). */
 int e2e_dups(const int *seen, int n);
 
