@@ -40,6 +40,8 @@ const char *gcp_strerror(int code)
         return "local i/o error";
     case GCP_EHTTP:
         return "http error";
+    case GCP_ENOBUCKET:
+        return "bucket does not exist";
     }
     return "unknown gcp error";
 }

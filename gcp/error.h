@@ -22,7 +22,8 @@ enum gcp_errc {
     GCP_ECANCELED = -2013,     /* request canceled (shutdown) */
     GCP_EPROTO = -2014,        /* unparseable response */
     GCP_EIO = -2015,           /* local file error */
-    GCP_EHTTP = -2016          /* any other HTTP status */
+    GCP_EHTTP = -2016,         /* any other HTTP status */
+    GCP_ENOBUCKET = -2017      /* 404 whose body says the bucket does not exist */
 };
 
 struct gcp_error {

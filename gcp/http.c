@@ -721,6 +721,20 @@ static int code_of_status(long status, const char *rpc)
     return GCP_EHTTP;
 }
 
+/* GCS answers 404 for a missing bucket and for a missing object alike; only
+ * the message tells them apart ("The specified bucket does not exist.", in
+ * the JSON error and in the text body of a media download). A missing
+ * bucket is a configuration problem, never "the object is not there": the
+ * service must not ack work on it (docs/service.md "Missing buckets"). */
+static int code_of_answer(long status, const char *rpc, const char *msg)
+{
+    int code = code_of_status(status, rpc);
+
+    if (code == GCP_ENOTFOUND && strstr(msg, "bucket does not exist"))
+        return GCP_ENOBUCKET;
+    return code;
+}
+
 static int retry_allowed(enum gcp__retry pol, long status, const char *rpc, int transport,
                          int timeout)
 {
@@ -875,8 +889,8 @@ static void attempt_done(struct gcp__req *r, CURLcode rc)
         schedule_retry(r);
         return;
     }
-    gcp__seterr(&e, code_of_status(status, rpc), (int)status, "%s %s: HTTP %ld%s%s: %s", r->method,
-                what_of(r), status, rpc[0] ? " " : "", rpc, msg[0] ? msg : "(no body)");
+    gcp__seterr(&e, code_of_answer(status, rpc, msg), (int)status, "%s %s: HTTP %ld%s%s: %s",
+                r->method, what_of(r), status, rpc[0] ? " " : "", rpc, msg[0] ? msg : "(no body)");
     complete(r, &e, status, rc);
 }
 

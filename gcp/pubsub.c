@@ -280,8 +280,8 @@ static void on_pull(void *ud, const struct gcp_error *err, struct gcp__resp *res
     free(op);
 }
 
-int gcp_pubsub_pull(struct gcp_pubsub *ps, const char *subscription, int max_messages,
-                    gcp_pubsub_pull_cb cb, void *ud)
+static int pull_start(struct gcp_pubsub *ps, const char *subscription, int max_messages,
+                      int immediate, gcp_pubsub_pull_cb cb, void *ud)
 {
     struct pull_op *op;
     struct gcp_error e;
@@ -295,13 +295,26 @@ int gcp_pubsub_pull(struct gcp_pubsub *ps, const char *subscription, int max_mes
         return GCP_ENOMEM;
     op->cb = cb;
     op->ud = ud;
-    snprintf(op->body, sizeof op->body, "{\"maxMessages\":%d}", max_messages);
+    snprintf(op->body, sizeof op->body, "{\"maxMessages\":%d%s}", max_messages,
+             immediate ? ",\"returnImmediately\":true" : "");
     if (!ps_request(ps, "POST", subscription, ":pull", op->body, GCP__RETRY_PS_PULL, TAG_PULL,
                     on_pull, op, &e)) {
         free(op);
         return e.code;
     }
     return 0;
+}
+
+int gcp_pubsub_pull(struct gcp_pubsub *ps, const char *subscription, int max_messages,
+                    gcp_pubsub_pull_cb cb, void *ud)
+{
+    return pull_start(ps, subscription, max_messages, 0, cb, ud);
+}
+
+int gcp_pubsub_pull_now(struct gcp_pubsub *ps, const char *subscription, int max_messages,
+                        gcp_pubsub_pull_cb cb, void *ud)
+{
+    return pull_start(ps, subscription, max_messages, 1, cb, ud);
 }
 
 /* ---- batched calls: ack, modack, publish ---- */

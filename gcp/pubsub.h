@@ -47,9 +47,17 @@ typedef void (*gcp_pubsub_pull_cb)(void *ud, const struct gcp_error *err,
 typedef void (*gcp_pubsub_publish_cb)(void *ud, const struct gcp_error *err,
                                       const char *const *message_ids, size_t n);
 
-/* Long poll (no returnImmediately); an empty answer is n = 0, not an error. */
+/* Long poll (no returnImmediately); an empty answer is n = 0, not an error.
+ * Cancelling one (gcp_pubsub_cancel_pulls) closes the connection, but the
+ * server may still hand messages to it for as long as it would have held
+ * it (~90 s): they come back only after the ack deadline. */
 int gcp_pubsub_pull(struct gcp_pubsub *ps, const char *subscription, int max_messages,
                     gcp_pubsub_pull_cb cb, void *ud);
+/* returnImmediately: answers at once with what is there (often nothing even
+ * when messages wait, so callers poll). For tools that look and stop, where
+ * a long poll would have to be cancelled. */
+int gcp_pubsub_pull_now(struct gcp_pubsub *ps, const char *subscription, int max_messages,
+                        gcp_pubsub_pull_cb cb, void *ud);
 /* Batched internally by 1000 ackIds; cb fires once after all batches. */
 int gcp_pubsub_ack(struct gcp_pubsub *ps, const char *subscription, const char *const *ack_ids,
                    size_t n, gcp_pubsub_done_cb cb, void *ud);

@@ -20,6 +20,7 @@
 #include "service/metrics.h"
 #include "service/pipeline.h"
 #include "service/pool.h"
+#include "service/roots.h"
 #include "service/storage.h"
 
 #define MAX_FAIL_LINES 20
@@ -319,6 +320,43 @@ static void print_summary(struct batch *b, double elapsed)
     fflush(stdout);
 }
 
+struct roots_wait {
+    struct ev_loop *loop;
+    int done, ok;
+};
+
+static void on_roots(void *ud, int ok)
+{
+    struct roots_wait *w = ud;
+    w->done = 1;
+    w->ok = ok;
+    ev_break(w->loop, EVBREAK_ONE);
+}
+
+/* A missing input directory or bucket would make every track "missing":
+ * say so once and stop before taking any. */
+static int check_roots(struct ev_loop *loop, struct svc_storage *st, const struct cfg_job *cfg,
+                       struct svc_roots **out)
+{
+    struct roots_wait w = {.loop = loop};
+    *out = svc_roots_create(loop, st, cfg, 0, on_roots, &w);
+    if (!*out) {
+        fprintf(stderr, "wiggly run: out of memory\n");
+        return 1;
+    }
+    svc_roots_check(*out);
+    if (!w.done)
+        ev_run(loop, 0);
+    if (!w.ok) {
+        fprintf(stderr,
+                "wiggly run: %s does not exist (`wiggly verify -c CONFIG --create` creates "
+                "it)\n",
+                svc_roots_missing(*out));
+        return 2;
+    }
+    return 0;
+}
+
 static int needs_gcs(const struct cfg_job *cfg)
 {
     return svc_url_kind(cfg->input.location) == SVC_URL_GS ||
@@ -334,6 +372,7 @@ int svc_batch_run(const struct svc_run_opts *o, struct svc_batch_summary *summar
     struct batch b;
     struct svc_cloud cloud;
     struct svc_pool *pool = NULL;
+    struct svc_roots *roots = NULL;
     struct svc_error err = {0};
     int rc = 1;
 
@@ -365,6 +404,9 @@ int svc_batch_run(const struct svc_run_opts *o, struct svc_batch_summary *summar
         fprintf(stderr, "wiggly run: cannot start the worker pool\n");
         goto out;
     }
+    if ((rc = check_roots(b.loop, b.st, cfg, &roots)) != 0)
+        goto out;
+    rc = 1;
     b.max_in_flight =
         cfg->runtime.max_in_flight > 0 ? cfg->runtime.max_in_flight : 2 * svc_pool_threads(pool);
     {
@@ -419,6 +461,7 @@ out:
     svc_cloud_cleanup(&cloud);
     svc_pipeline_destroy(b.pl);
     svc_storage_destroy(b.st);
+    svc_roots_destroy(roots);
     svc_metrics_destroy(b.metrics);
     for (struct retry *r = b.retries; r;) {
         struct retry *n = r->next;

@@ -199,6 +199,8 @@ static int check_location(struct svc_sync *s, const char *loc, const char *proje
         int rc;
         svc_url_gs_split(loc, bucket, &name);
         rc = wait_call(s, &w, gcp_gcs_bucket_get(s->cloud.gcs, bucket, on_done, &w));
+        if (rc == GCP_ENOBUCKET)
+            rc = GCP_ENOTFOUND;
         if (rc == GCP_ENOTFOUND && create) {
             struct vwait c = {0};
             rc = wait_call(

@@ -242,6 +242,9 @@ static void fail_storage(struct svc_item *it, const struct svc_error *e, const c
     case SVC_EREMOTE:
         finish(it, SVC_DISP_DEAD, "storage", e->code, "%s: %s", what, e->msg);
         break;
+    case SVC_ENOBUCKET: /* a configuration problem, not this message's: it waits */
+        finish(it, SVC_DISP_RETRY, "no_bucket", e->code, "%s: %s", what, e->msg);
+        break;
     default: /* transient, canceled, local i/o, out of memory, vanished object */
         finish(it, SVC_DISP_RETRY, "storage", e->code, "%s: %s", what, e->msg);
         break;

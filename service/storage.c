@@ -185,6 +185,8 @@ static int from_gcp(const struct gcp_error *ge)
     switch (ge->code) {
     case GCP_ENOTFOUND:
         return SVC_ENOTFOUND;
+    case GCP_ENOBUCKET:
+        return SVC_ENOBUCKET;
     case GCP_EPRECONDITION:
     case GCP_EEXISTS:
         return SVC_EEXISTS;
@@ -224,6 +226,18 @@ static void on_gs_stat(void *ud, const struct gcp_error *err, const struct gcp_g
         o->exists = 1;
         o->size = obj ? obj->size : 0;
     }
+    deliver(o);
+}
+
+static void on_gs_root(void *ud, const struct gcp_error *err)
+{
+    struct op *o = ud;
+    if (!err)
+        o->exists = 1;
+    else if (err->code == GCP_ENOBUCKET || err->code == GCP_ENOTFOUND)
+        o->exists = 0;
+    else
+        gs_fail(o, err);
     deliver(o);
 }
 
@@ -433,6 +447,43 @@ void svc_storage_stat(struct svc_storage *st, const char *url, svc_storage_stat_
         break;
     }
     op_fail(o, SVC_EINVAL, "cannot stat '%s': unsupported or malformed location", url);
+    ready(o);
+}
+
+void svc_storage_stat_root(struct svc_storage *st, const char *location, svc_storage_stat_cb cb,
+                           void *ud)
+{
+    struct op *o = op_new(st, OP_STAT, ud);
+    char bucket[256];
+    const char *name;
+    if (!o) {
+        struct svc_error e = {SVC_ENOMEM, "out of memory"};
+        cb(ud, &e, 0, 0);
+        return;
+    }
+    o->stat_cb = cb;
+    switch (svc_url_kind(location)) {
+    case SVC_URL_FILE: {
+        struct stat sb;
+        const char *p = file_path(location);
+        if (stat(p, &sb) == 0)
+            o->exists = S_ISDIR(sb.st_mode);
+        else if (errno == ENOENT || errno == ENOTDIR)
+            o->exists = 0;
+        else
+            op_fail(o, SVC_EIO, "cannot stat %s: %s", p, strerror(errno));
+        ready(o);
+        return;
+    }
+    case SVC_URL_GS:
+        if (st->gcs && svc_url_gs_split(location, bucket, &name) == 0 &&
+            gcp_gcs_bucket_get(st->gcs, bucket, on_gs_root, o) == 0)
+            return;
+        break;
+    case SVC_URL_BAD:
+        break;
+    }
+    op_fail(o, SVC_EINVAL, "cannot check '%s': unsupported or malformed location", location);
     ready(o);
 }
 

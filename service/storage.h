@@ -36,7 +36,8 @@ struct svc_storage *svc_storage_create(struct ev_loop *loop, struct gcp_gcs *gcs
 /* Only when no call is outstanding. */
 void svc_storage_destroy(struct svc_storage *st);
 
-/* exists is 0 with err NULL when the object does not exist. */
+/* exists is 0 with err NULL when the object does not exist. A missing
+ * bucket is not a missing object: err with SVC_ENOBUCKET. */
 typedef void (*svc_storage_stat_cb)(void *ud, const struct svc_error *err, int exists,
                                     uint64_t size);
 /* path: a local file holding the object. is_temp: the caller must unlink it
@@ -47,6 +48,12 @@ typedef void (*svc_storage_fetch_cb)(void *ud, const struct svc_error *err, cons
 typedef void (*svc_storage_done_cb)(void *ud, const struct svc_error *err);
 
 void svc_storage_stat(struct svc_storage *st, const char *url, svc_storage_stat_cb cb, void *ud);
+/* Whether the root of a location exists: the bucket of gs://bucket/prefix/,
+ * the directory of file:///abs/dir/ (exists 0 with err NULL when it does
+ * not). err when it cannot be told (no permission to read the bucket's
+ * metadata, a transient failure). */
+void svc_storage_stat_root(struct svc_storage *st, const char *location, svc_storage_stat_cb cb,
+                           void *ud);
 /* Objects larger than max_bytes (0 = no cap) fail with SVC_ETOOBIG. */
 void svc_storage_fetch(struct svc_storage *st, const char *url, const char *temp_dir,
                        uint64_t max_bytes, svc_storage_fetch_cb cb, void *ud);

@@ -30,6 +30,7 @@
 #include "service/metrics.h"
 #include "service/pipeline.h"
 #include "service/pool.h"
+#include "service/roots.h"
 #include "service/storage.h"
 
 #define ATTEMPT_SLOTS 4096
@@ -43,6 +44,10 @@ struct attempt_slot {
  * 4/3 larger; the publish request limit is 10 MB). */
 #define SVC_DEAD_PAYLOAD_MAX (4u << 20)
 
+/* A message that found its bucket missing comes back after this long; the
+ * bucket check repeats at the same pace. */
+#define SVC_NOBUCKET_DELAY_S 30
+
 struct stream {
     struct ev_loop *loop;
     const struct cfg_job *cfg;
@@ -53,7 +58,8 @@ struct stream {
     struct svc_httpd *httpd;
     struct svc_pipeline *pl;
     struct svc_lease *lease;
-    struct svc_item *head; /* in flight (in the pipeline) */
+    struct svc_roots *roots; /* no work while a bucket is missing */
+    struct svc_item *head;   /* in flight (in the pipeline) */
     size_t n_in_flight;
     int max_in_flight;
     int pulling;
@@ -395,6 +401,15 @@ static void hook_finish(void *ctx, struct svc_item *it)
             svc_metrics_outcome(s->metrics, SVC_OUT_RETRIED);
             svc_log(SVC_NOTICE, &f, "nacked at shutdown");
             settle(s, it, 0);
+        } else if (it->err.code == SVC_ENOBUCKET) {
+            /* The job's configuration, not the message, is at fault: it
+             * waits without using up its attempts, and this pod takes no
+             * work until the bucket is there again. */
+            svc_metrics_outcome(s->metrics, SVC_OUT_RETRIED);
+            svc_log(SVC_ERROR, &f, "a bucket is missing; nacked (redelivery in %d s)",
+                    SVC_NOBUCKET_DELAY_S);
+            settle(s, it, SVC_NOBUCKET_DELAY_S);
+            svc_roots_check(s->roots);
         } else if (attempt >= s->cfg->runtime.max_attempts) {
             char prev[sizeof(it->err.msg)];
             snprintf(prev, sizeof(prev), "%s", it->err.msg);
@@ -488,7 +503,8 @@ static void maybe_pull(struct stream *s)
 {
     int want;
     if (s->draining || s->pulling || ev_is_active(&s->pull_retry) ||
-        s->n_in_flight >= (size_t)s->max_in_flight || !svc_cloud_ready(&s->cloud))
+        s->n_in_flight >= (size_t)s->max_in_flight || !svc_cloud_ready(&s->cloud) ||
+        !svc_roots_ok(s->roots))
         return;
     want = s->max_in_flight - (int)s->n_in_flight;
     if (want > 1000)
@@ -513,9 +529,17 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     struct stream *s = w->data;
     (void)loop;
     (void)revents;
-    svc_metrics_set_ready(s->metrics, !s->draining && svc_cloud_ready(&s->cloud));
+    svc_metrics_set_ready(s->metrics,
+                          !s->draining && svc_cloud_ready(&s->cloud) && svc_roots_ok(s->roots));
     svc_metrics_queue_depth(s->metrics, (int64_t)svc_pool_queued(s->pool));
     maybe_pull(s); /* e.g. once the first token arrived */
+}
+
+static void on_roots(void *ud, int ok)
+{
+    struct stream *s = ud;
+    svc_metrics_set_ready(s->metrics, ok && !s->draining && svc_cloud_ready(&s->cloud));
+    maybe_pull(s);
 }
 
 /* ---- shutdown ---- */
@@ -605,7 +629,8 @@ int svc_stream_run(const struct svc_run_opts *o)
     }
     s->st = svc_storage_create(s->loop, s->cloud.gcs);
     s->pool = svc_pool_create(s->loop, cfg->runtime.workers);
-    if (!s->st || !s->pool) {
+    s->roots = svc_roots_create(s->loop, s->st, cfg, SVC_NOBUCKET_DELAY_S, on_roots, s);
+    if (!s->st || !s->pool || !s->roots) {
         fprintf(stderr, "wiggly run: cannot start the worker pool\n");
         goto out;
     }
@@ -655,7 +680,7 @@ int svc_stream_run(const struct svc_run_opts *o)
             "serving %s: %d workers, %d in flight, health/metrics on %s (port %d)",
             cfg->events.subscription, svc_pool_threads(s->pool), s->max_in_flight,
             listen && listen[0] ? listen : "(off)", svc_httpd_port(s->httpd));
-    maybe_pull(s);
+    svc_roots_check(s->roots); /* pulls once every bucket is known to be there */
     ev_run(s->loop, 0);
     svc_log(SVC_NOTICE, SVC_LOG_FIELDS_NONE, "stopped");
     rc = 0;
@@ -676,6 +701,7 @@ out:
     svc_lease_destroy(s->lease);
     svc_pipeline_destroy(s->pl);
     svc_storage_destroy(s->st);
+    svc_roots_destroy(s->roots);
     svc_metrics_destroy(s->metrics);
     for (size_t i = 0; i < ATTEMPT_SLOTS; i++)
         free(s->attempts[i].message_id);

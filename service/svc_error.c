@@ -31,6 +31,8 @@ const char *svc_strerror(int code)
         return "audio processing failed";
     case SVC_ETIMEOUT:
         return "timed out";
+    case SVC_ENOBUCKET:
+        return "bucket does not exist";
     }
     return "unknown service error";
 }

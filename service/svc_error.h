@@ -16,7 +16,8 @@ enum svc_errc {
     SVC_EREMOTE = -4007,    /* remote failure not worth retrying */
     SVC_ECANCELED = -4008,  /* canceled (shutdown) */
     SVC_EAUDIO = -4009,     /* audio chain failed; see msg */
-    SVC_ETIMEOUT = -4010    /* message took longer than message_timeout_s */
+    SVC_ETIMEOUT = -4010,   /* message took longer than message_timeout_s */
+    SVC_ENOBUCKET = -4011   /* the bucket (or file:// directory) of a location is missing */
 };
 
 struct svc_error {

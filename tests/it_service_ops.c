@@ -329,6 +329,141 @@ static void test_slow_storage_lease_and_nack(void **state)
     assert_int_equal(WEXITSTATUS(svc_it_job_stop(&m, 60)), 0);
 }
 
+static long readyz(const struct svc_job_proc *j)
+{
+    char url[64];
+    long code = 0;
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", j->port);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 5L);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(c);
+    return code;
+}
+
+static int log_has(const struct svc_job_proc *j, const char *needle, double limit_s)
+{
+    for (double t = 0; t <= limit_s; t += 0.2) {
+        char *log = svc_test_read_file(j->log, NULL);
+        int found = log && strstr(log, needle);
+        free(log);
+        if (found)
+            return 1;
+        svc_test_sleep(0.2);
+    }
+    return 0;
+}
+
+static void write_nobucket_job(struct svc_job_proc *j, const char *name, const char *bucket)
+{
+    char json[1024];
+    snprintf(json, sizeof(json),
+             "{\"job\":\"%s\",\"events\":{\"subscription\":\"projects/p/subscriptions/%s-sub\"},"
+             "\"input\":{\"location\":\"gs://%s/in/\",\"suffix\":\".wav\"},"
+             "\"output\":{\"location\":\"gs://wbkt/%s-out/\",\"suffix\":\".flac\"},"
+             "\"dead_letter_topic\":\"projects/p/topics/%s-dead\","
+             "\"runtime\":{\"workers\":1,\"max_attempts\":1,\"ack_deadline_s\":10}}",
+             name, name, bucket, name, name);
+    assert_int_equal(svc_it_job(&it, j, name, json), 0);
+}
+
+static void nobucket_topics(const char *name)
+{
+    char t[64], d[64], s[64], c[64];
+    snprintf(t, sizeof(t), "%s-in", name);
+    snprintf(d, sizeof(d), "%s-dead", name);
+    snprintf(s, sizeof(s), "%s-sub", name);
+    snprintf(c, sizeof(c), "%s-dcheck", name);
+    assert_int_equal(tcloud_topic(it.cloud, svc_it_topic(t)), 0);
+    assert_int_equal(tcloud_topic(it.cloud, svc_it_topic(d)), 0);
+    assert_int_equal(tcloud_sub(it.cloud, svc_it_sub(s), svc_it_topic(t), 10, NULL, 0), 0);
+    assert_int_equal(tcloud_sub(it.cloud, svc_it_sub(c), svc_it_topic(d), 10, NULL, 0), 0);
+}
+
+/* Inputs in[0..n) of bucket, processed into wbkt/NAME-out/, nothing
+ * dead-lettered, nothing counted missing. */
+static void expect_all_processed(struct svc_job_proc *j, const char *name, int n)
+{
+    static struct tmsg dl[2];
+    char sub[64];
+    for (int i = 0; i < n; i++) {
+        char obj[64];
+        snprintf(obj, sizeof(obj), "%s-out/t%d.flac", name, i);
+        assert_int_equal(tcloud_wait_object(it.cloud, SVC_IT_BUCKET, obj, LIMIT), 0);
+    }
+    assert_true(svc_it_metric(j, "wiggly_messages_total{outcome=\"missing\"}") == 0);
+    snprintf(sub, sizeof(sub), "%s-dcheck", name);
+    assert_int_equal(tcloud_pull(it.cloud, svc_it_sub(sub), 1, 3, dl, 2), 0);
+}
+
+/* A typo in input.location (a bucket that does not exist) must not make
+ * every track "missing": the job stays not ready and takes no message, and
+ * once the bucket exists the messages that waited are processed. */
+static void test_missing_bucket_at_start_waits(void **state)
+{
+    struct svc_job_proc n;
+    (void)state;
+    if (skipped)
+        skip();
+    nobucket_topics("N");
+    write_nobucket_job(&n, "N", "nbkt-later");
+    assert_int_equal(svc_it_job_start(&it, &n), 0);
+    publish_range("N-in", "t", 1, 3);
+    assert_true(log_has(&n, "gs://nbkt-later/ (input.location) does not exist", 30));
+    svc_test_sleep(3);
+    assert_int_equal(readyz(&n), 503);
+    assert_true(svc_it_metric(&n, "wiggly_messages_total{outcome=\"missing\"}") == 0);
+    assert_true(svc_it_metric(&n, "wiggly_in_flight") == 0);
+    /* The operator fixes it: the next check (30 s) finds the bucket. */
+    assert_int_equal(tcloud_bucket(it.cloud, "nbkt-later"), 0);
+    for (int i = 0; i < 3; i++) {
+        char obj[32];
+        snprintf(obj, sizeof(obj), "in/t%d.wav", i);
+        assert_int_equal(svc_it_upload_wav_to(&it, "nbkt-later", obj, 16000, 1, 0.3), 0);
+    }
+    expect_all_processed(&n, "N", 3);
+    assert_int_equal(readyz(&n), 200);
+    assert_int_equal(WEXITSTATUS(svc_it_job_stop(&n, 60)), 0);
+}
+
+/* The bucket disappears while the job runs: GCS's 404 says "The specified
+ * bucket does not exist.", and the message is nacked, not acked as
+ * missing, not dead-lettered (max_attempts is 1), until it is back. */
+static void test_bucket_gone_mid_run_waits(void **state)
+{
+    struct svc_job_proc o;
+    char live[512], away[512];
+    (void)state;
+    if (skipped)
+        skip();
+    nobucket_topics("O");
+    assert_int_equal(tcloud_bucket(it.cloud, "obkt"), 0);
+    for (int i = 0; i < 2; i++) {
+        char obj[32];
+        snprintf(obj, sizeof(obj), "in/t%d.wav", i);
+        assert_int_equal(svc_it_upload_wav_to(&it, "obkt", obj, 16000, 1, 0.3), 0);
+    }
+    write_nobucket_job(&o, "O", "obkt");
+    assert_int_equal(svc_it_job_start(&it, &o), 0);
+    for (int k = 0; k < 100 && readyz(&o) != 200; k++)
+        svc_test_sleep(0.1);
+    assert_int_equal(readyz(&o), 200);
+    /* Take the bucket away behind the emulator's back. */
+    snprintf(live, sizeof(live), "%s/b/obkt", it.gcs.root);
+    snprintf(away, sizeof(away), "%s/obkt.away", it.gcs.root);
+    assert_int_equal(rename(live, away), 0);
+    publish_range("O-in", "t", 1, 2);
+    assert_true(log_has(&o, "a bucket is missing; nacked", 60));
+    assert_true(svc_it_metric(&o, "wiggly_messages_total{outcome=\"missing\"}") == 0);
+    assert_int_equal(rename(away, live), 0);
+    expect_all_processed(&o, "O", 2);
+    assert_int_equal(WEXITSTATUS(svc_it_job_stop(&o, 60)), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -336,6 +471,8 @@ int main(void)
         cmocka_unit_test(test_sigkill_mid_flight),
         cmocka_unit_test(test_sigterm_drains),
         cmocka_unit_test(test_slow_storage_lease_and_nack),
+        cmocka_unit_test(test_missing_bucket_at_start_waits),
+        cmocka_unit_test(test_bucket_gone_mid_run_waits),
     };
     int rc;
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -75,7 +75,32 @@ static void test_buckets(void **state)
     assert_int_equal(r2.code, 0);
     assert_int_equal(gcp_gcs_bucket_get(c->g, "wiggly-nope", on_done, &r3), 0);
     assert_int_equal(wait_res(c, &r3), 0);
-    assert_int_equal(r3.code, GCP_ENOTFOUND);
+    assert_int_equal(r3.code, GCP_ENOBUCKET);
+}
+
+/* GCS answers 404 for a missing bucket and for a missing object alike; the
+ * client tells them apart by the message, for metadata and media alike. */
+static void test_missing_bucket_is_not_a_missing_object(void **state)
+{
+    struct ctx *c = *state;
+    struct res st = {0}, dl, so = {0};
+
+    NEED_EMULATOR(state, "wiggly-gcs-emulator is not available");
+    make_bucket(c, "wiggly-there");
+    assert_int_equal(gcp_gcs_stat(c->g, "wiggly-gone", "a/track.wav", on_obj, &st), 0);
+    assert_int_equal(wait_res(c, &st), 0);
+    assert_int_equal(st.code, GCP_ENOBUCKET);
+    assert_non_null(strstr(st.msg, "404"));
+    dl = get(c, "wiggly-gone", "a/track.wav", NULL);
+    assert_int_equal(dl.code, GCP_ENOBUCKET);
+    free(dl.data);
+    /* The same object name in a bucket that exists is just missing. */
+    assert_int_equal(gcp_gcs_stat(c->g, "wiggly-there", "a/track.wav", on_obj, &so), 0);
+    assert_int_equal(wait_res(c, &so), 0);
+    assert_int_equal(so.code, GCP_ENOTFOUND);
+    dl = get(c, "wiggly-there", "a/track.wav", NULL);
+    assert_int_equal(dl.code, GCP_ENOTFOUND);
+    free(dl.data);
 }
 
 static void test_small_object_round_trip(void **state)
@@ -449,6 +474,8 @@ static int group_setup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_missing_bucket_is_not_a_missing_object, setup,
+                                        ctx_teardown),
         cmocka_unit_test_setup_teardown(test_buckets, setup, ctx_teardown),
         cmocka_unit_test_setup_teardown(test_small_object_round_trip, setup, ctx_teardown),
         cmocka_unit_test_setup_teardown(test_preconditions, setup, ctx_teardown),

@@ -575,6 +575,37 @@ static void test_cancel_pulls(void **state)
     pulled_free(&p);
 }
 
+/* returnImmediately: an empty subscription answers at once (no long poll
+ * to cancel), and a waiting message is handed over. */
+static void test_pull_now(void **state)
+{
+    struct ctx *c = *state;
+    const char *topic = "projects/p/topics/now", *sub = "projects/p/subscriptions/now-sub";
+    struct pulled p = {0};
+    struct pubres r = {0};
+    int rounds = 0;
+
+    NEED_EMULATOR(state, tpubsub_why());
+    create_topic_sub(c, topic, sub, 60);
+    assert_int_equal(gcp_pubsub_pull_now(c->ps, sub, 10, on_pull, &p), 0);
+    assert_int_equal(fake_loop_wait(c->loop, &p.calls, 1, 20), 0); /* a long poll holds ~90 s */
+    assert_int_equal(p.code, 0);
+    assert_int_equal(p.n, 0);
+    publish_one(c, topic, "now-1", &r);
+    while (p.n == 0 && rounds++ < 100) {
+        int before = p.calls;
+        assert_int_equal(gcp_pubsub_pull_now(c->ps, sub, 10, on_pull, &p), 0);
+        assert_int_equal(fake_loop_wait(c->loop, &p.calls, before + 1, 20), 0);
+        if (p.n == 0)
+            fake_loop_sleep(c->loop, 0.1);
+    }
+    assert_int_equal(p.n, 1);
+    assert_string_equal(p.m[0].data, "now-1");
+    ack_all(c, sub, &p, 0);
+    pulled_free(&p);
+    pubres_free(&r);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -605,6 +636,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_subscription_info, setup, ctx_teardown),
         cmocka_unit_test_setup_teardown(test_errors_mapped, setup, ctx_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_pulls, setup, ctx_teardown),
+        cmocka_unit_test_setup_teardown(test_pull_now, setup, ctx_teardown),
     };
     return run_suite("gcp_pubsub", tests, sizeof tests / sizeof tests[0], group_setup,
                      group_teardown);

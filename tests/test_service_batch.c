@@ -195,6 +195,46 @@ static void test_rerun_skips_then_force(void **state)
     cfg_job_destroy(cfg);
 }
 
+/* A typo in input.location (a directory that does not exist) would make
+ * every track "missing": the run stops before taking any, exit 2, naming
+ * the location, and writes nothing. */
+static void test_missing_input_directory(void **state)
+{
+    char cfgpath[512], cmd[2048], p[512];
+    FILE *f;
+    int status;
+    char *out;
+    struct stat sb;
+    (void)state;
+    snprintf(cfgpath, sizeof(cfgpath), "%s/typo.json", root);
+    f = fopen(cfgpath, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "{\"job\":\"typo\",\"events\":{\"file\":\"%s/none.txt\"},"
+            "\"input\":{\"location\":\"file://%s/inptu/\",\"suffix\":\".wav\"},"
+            "\"output\":{\"location\":\"file://%s/out-typo/\",\"suffix\":\".wav\"},"
+            "\"runtime\":{\"workers\":1,\"temp_dir\":\"%s\"},\"listen\":\"\"}\n",
+            root, root, root, root);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd),
+             "printf 'artist/t0\\nartist/t1\\n' | %s run -c %s --ids - > %s/typo-out.txt "
+             "2> %s/typo-err.txt",
+             WIGGLY_BIN, cfgpath, root, root);
+    status = system(cmd);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 2);
+    snprintf(p, sizeof(p), "%s/typo-err.txt", root);
+    out = svc_test_read_file(p, NULL);
+    assert_non_null(out);
+    snprintf(p, sizeof(p), "file://%s/inptu/ (input.location) does not exist", root);
+    if (!strstr(out, p))
+        fail_msg("stderr lacks \"%s\": %s", p, out);
+    assert_null(strstr(out, "\"outcome\":\"missing\""));
+    free(out);
+    snprintf(p, sizeof(p), "%s/out-typo", root);
+    assert_int_not_equal(stat(p, &sb), 0);
+}
+
 static void test_binary_with_stdin(void **state)
 {
     /* `wiggly run -c JOB --ids -` with IDs on stdin: a real process. */
@@ -322,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_first_run_and_failures),
         cmocka_unit_test(test_rerun_skips_then_force),
         cmocka_unit_test(test_binary_with_stdin),
+        cmocka_unit_test(test_missing_input_directory),
         cmocka_unit_test(test_many_bad_ids),
     };
     int rc;

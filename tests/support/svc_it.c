@@ -126,16 +126,22 @@ double svc_it_metric(const struct svc_job_proc *j, const char *series)
     return svc_test_metric(j->port, series);
 }
 
-int svc_it_upload_wav(struct svc_it *it, const char *name, int rate, int channels, double seconds)
+int svc_it_upload_wav_to(struct svc_it *it, const char *bucket, const char *name, int rate,
+                         int channels, double seconds)
 {
     char p[512];
     int rc;
     snprintf(p, sizeof(p), "%s/upload-%d.wav", it->dir, (int)getpid());
     if (svc_test_write_wav(p, rate, channels, seconds, 330.0) != 0)
         return -1;
-    rc = tcloud_upload(it->cloud, SVC_IT_BUCKET, name, p);
+    rc = tcloud_upload(it->cloud, bucket, name, p);
     unlink(p);
     return rc;
+}
+
+int svc_it_upload_wav(struct svc_it *it, const char *name, int rate, int channels, double seconds)
+{
+    return svc_it_upload_wav_to(it, SVC_IT_BUCKET, name, rate, channels, seconds);
 }
 
 int svc_it_upload_bytes(struct svc_it *it, const char *name, const void *data, size_t len)

@@ -48,6 +48,8 @@ int svc_it_job_stop(struct svc_job_proc *j, double limit_s);
 double svc_it_metric(const struct svc_job_proc *j, const char *series);
 /* A sine WAV uploaded to gs://wbkt/NAME. */
 int svc_it_upload_wav(struct svc_it *it, const char *name, int rate, int channels, double seconds);
+int svc_it_upload_wav_to(struct svc_it *it, const char *bucket, const char *name, int rate,
+                         int channels, double seconds);
 int svc_it_upload_bytes(struct svc_it *it, const char *name, const void *data, size_t len);
 /* Download gs://wbkt/NAME and probe it. */
 int svc_it_probe(struct svc_it *it, const char *name, struct audio_info *info);
