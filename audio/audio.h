@@ -15,6 +15,7 @@
 #define WIGGLY_AUDIO_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 enum audio_errc {
@@ -26,7 +27,8 @@ enum audio_errc {
     AUDIO_EUNSUPPORTED = -1004, /* valid input, but the requested op/format can't do it */
     AUDIO_ETOOBIG = -1005,      /* input larger than a configured limit */
     AUDIO_EINVAL = -1006,       /* bad argument (spec, option value) */
-    AUDIO_EINTERNAL = -1007     /* a library failed unexpectedly */
+    AUDIO_EINTERNAL = -1007,    /* a library failed unexpectedly */
+    AUDIO_ECANCELED = -1009     /* spec.cancel was set: stopped between two chunks */
 };
 
 struct audio_error {
@@ -80,7 +82,11 @@ struct audio_spec {
     double vbr_quality;       /* Ogg/Opus: 0..1, <0 = library default */
     int bitrate_kbps;         /* MP3: 0 = library default */
     uint64_t max_input_bytes; /* 0 = no limit */
+    double max_seconds;       /* longest input accepted, in seconds; 0 = no limit */
     int features;             /* also compute features into the result */
+    /* Checked before every chunk (another thread sets it: a timeout, a
+     * shutdown); when set, the run stops with AUDIO_ECANCELED. May be NULL. */
+    const atomic_int *cancel;
 };
 
 struct audio_info {

@@ -15,9 +15,13 @@
 
 #include <soxr.h>
 
-/* A compressed byte can carry at most this many decoded samples (FLAC of
- * digital silence reaches a few hundred); beyond it a header's claim, or the
- * decoded stream itself, counts as larger than max_input_bytes allows. */
+/* A byte of the input file can honestly carry at most this many decoded
+ * samples: lossy codecs stay below ~130 (Opus at 6 kbit/s), FLAC of digital
+ * silence at its default block size reaches ~500 to ~1000. Beyond it, a
+ * header's claim or the decoded stream itself is an audio bomb (a 45 KB
+ * FLAC claiming an hour at 384 kHz x 8 channels is ~250 000 per byte) and
+ * fails as too big: the bound comes from the file's own size, not from
+ * max_input_bytes (docs/audio.md "Limits"). */
 #define AUDIO__MAX_EXPANSION 4096
 
 struct chain {
@@ -256,12 +260,17 @@ static int check_input(struct chain *c, const struct audio__wav_claim *claim, ui
         return audio__fail(err, AUDIO_ECORRUPT,
                            "malformed header: claims %lld frames but the input holds %llu bytes",
                            (long long)ii->frames, (unsigned long long)in_size);
-    if (spec->max_input_bytes &&
-        (uint64_t)ii->frames / AUDIO__MAX_EXPANSION * (uint64_t)ii->channels >
-            spec->max_input_bytes)
+    if ((uint64_t)ii->frames / AUDIO__MAX_EXPANSION * (uint64_t)ii->channels > in_size)
         return audio__fail(err, AUDIO_ETOOBIG,
-                           "input larger than limit: header claims %lld frames of %d channels",
-                           (long long)ii->frames, ii->channels);
+                           "input larger than limit: header claims %lld frames of %d channels, "
+                           "more than %llu bytes can hold (at most %d samples per byte)",
+                           (long long)ii->frames, ii->channels, (unsigned long long)in_size,
+                           AUDIO__MAX_EXPANSION);
+    if (spec->max_seconds > 0 && (double)ii->frames / ii->samplerate > spec->max_seconds)
+        return audio__fail(err, AUDIO_ETOOBIG,
+                           "input larger than limit: header claims %g s of audio, more than the "
+                           "%g s allowed",
+                           (double)ii->frames / ii->samplerate, spec->max_seconds);
     return 0;
 }
 
@@ -373,18 +382,36 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
         goto out;
     }
 
+    /* The header may lie or say nothing: the decoded stream is held to the
+     * same bounds as the claim. */
     uint64_t max_samples = UINT64_MAX;
-    if (spec->max_input_bytes && spec->max_input_bytes < UINT64_MAX / AUDIO__MAX_EXPANSION)
-        max_samples = spec->max_input_bytes * AUDIO__MAX_EXPANSION;
+    int64_t max_frames = INT64_MAX;
+    if (in_size < UINT64_MAX / AUDIO__MAX_EXPANSION)
+        max_samples = in_size * AUDIO__MAX_EXPANSION;
+    if (spec->max_seconds > 0)
+        max_frames = (int64_t)(spec->max_seconds * c.ii.samplerate);
     for (;;) {
+        if (spec->cancel && atomic_load_explicit(spec->cancel, memory_order_relaxed)) {
+            rc = audio__fail(err, AUDIO_ECANCELED, "canceled after %lld frames",
+                             (long long)c.in_frames);
+            goto out;
+        }
         sf_count_t n = sf_readf_float(c.in, c.inbuf, AUDIO__CHUNK_FRAMES);
         if (n <= 0)
             break;
         c.in_frames += n;
         if ((uint64_t)c.in_frames * (uint64_t)ic > max_samples) {
             rc = audio__fail(err, AUDIO_ETOOBIG,
-                             "input larger than limit: decodes to more than %llu samples",
-                             (unsigned long long)max_samples);
+                             "input larger than limit: decodes to more than %llu samples, more "
+                             "than %llu bytes can hold (at most %d samples per byte)",
+                             (unsigned long long)max_samples, (unsigned long long)in_size,
+                             AUDIO__MAX_EXPANSION);
+            goto out;
+        }
+        if (c.in_frames > max_frames) {
+            rc = audio__fail(err, AUDIO_ETOOBIG,
+                             "input larger than limit: decodes to more than the %g s allowed",
+                             spec->max_seconds);
             goto out;
         }
         float *x = channel_op(&c, spec, c.inbuf, (size_t)n);

@@ -22,6 +22,8 @@ const char *audio_strerror(int code)
         return "invalid argument";
     case AUDIO_EINTERNAL:
         return "internal audio library error";
+    case AUDIO_ECANCELED:
+        return "canceled";
     }
     return "unknown audio error";
 }

@@ -78,6 +78,7 @@ struct cfg_job {
         int max_attempts;         /* before dead-lettering, default 5 */
         int message_timeout_s;    /* default 600 */
         uint64_t max_input_bytes; /* default 2 GiB */
+        int max_duration_s;       /* longest input accepted; default 14400 (4 h) */
         int shutdown_grace_s;     /* default 100 */
         int max_visits;           /* loop guard, default 3 */
         int max_audit;            /* audit trail bound, default 32 */

@@ -763,17 +763,10 @@ static int load_features(struct ctx *c, json_t *root)
 
 static int load_runtime(struct ctx *c, json_t *root)
 {
-    static const char *const keys[] = {"workers",
-                                       "max_in_flight",
-                                       "ack_deadline_s",
-                                       "max_attempts",
-                                       "message_timeout_s",
-                                       "max_input_mb",
-                                       "shutdown_grace_s",
-                                       "max_visits",
-                                       "max_audit",
-                                       "temp_dir",
-                                       NULL};
+    static const char *const keys[] = {"workers",        "max_in_flight",     "ack_deadline_s",
+                                       "max_attempts",   "message_timeout_s", "max_input_mb",
+                                       "max_duration_s", "shutdown_grace_s",  "max_visits",
+                                       "max_audit",      "temp_dir",          NULL};
     struct cfg_job *j = c->job;
     json_t *r;
     int rc, mb = 2048;
@@ -788,6 +781,8 @@ static int load_runtime(struct ctx *c, json_t *root)
         (rc = get_int(c, r, "runtime", "message_timeout_s", 1, 86400,
                       &j->runtime.message_timeout_s)) < 0 ||
         (rc = get_int(c, r, "runtime", "max_input_mb", 1, 1048576, &mb)) < 0 ||
+        (rc = get_int(c, r, "runtime", "max_duration_s", 1, 604800, &j->runtime.max_duration_s)) <
+            0 ||
         (rc = get_int(c, r, "runtime", "shutdown_grace_s", 1, 3600, &j->runtime.shutdown_grace_s)) <
             0 ||
         (rc = get_int(c, r, "runtime", "max_visits", 1, 1000, &j->runtime.max_visits)) < 0 ||
@@ -859,6 +854,7 @@ static int apply_defaults(struct cfg_job *j)
     j->runtime.max_visits = 3;
     j->runtime.max_audit = 32;
     j->runtime.max_input_bytes = 2048ull * 1024 * 1024;
+    j->runtime.max_duration_s = 14400;
     j->runtime.temp_dir = xstrdup(tmp && tmp[0] == '/' && !has_control(tmp) ? tmp : "/tmp");
     j->listen = xstrdup("0.0.0.0:8080");
     if (!j->steps.quality || !j->steps.format || !j->input.suffix || !j->output.suffix ||

@@ -26,6 +26,7 @@ struct svc_metrics {
     atomic_uint_fast64_t bytes[2];
     atomic_int_fast64_t in_flight;
     atomic_int_fast64_t queue_depth;
+    atomic_int_fast64_t workers_busy;
     atomic_int ready;
 };
 
@@ -110,6 +111,12 @@ void svc_metrics_queue_depth(struct svc_metrics *m, int64_t n)
         atomic_store_explicit(&m->queue_depth, n, memory_order_relaxed);
 }
 
+void svc_metrics_workers_busy(struct svc_metrics *m, int64_t n)
+{
+    if (m)
+        atomic_store_explicit(&m->workers_busy, n, memory_order_relaxed);
+}
+
 void svc_metrics_set_ready(struct svc_metrics *m, int ready)
 {
     if (m)
@@ -172,8 +179,13 @@ int svc_metrics_render(const struct svc_metrics *cm, char **out, size_t *len)
             "wiggly_in_flight %lld\n"
             "# HELP wiggly_worker_queue_depth Jobs waiting for a worker thread.\n"
             "# TYPE wiggly_worker_queue_depth gauge\n"
-            "wiggly_worker_queue_depth %lld\n",
-            (long long)LOAD(m->in_flight), (long long)LOAD(m->queue_depth));
+            "wiggly_worker_queue_depth %lld\n"
+            "# HELP wiggly_workers_busy Worker threads running a job (also one whose message "
+            "already timed out, until it stops at its next chunk).\n"
+            "# TYPE wiggly_workers_busy gauge\n"
+            "wiggly_workers_busy %lld\n",
+            (long long)LOAD(m->in_flight), (long long)LOAD(m->queue_depth),
+            (long long)LOAD(m->workers_busy));
     if (fclose(f) != 0 || !buf) {
         free(buf);
         return SVC_ENOMEM;

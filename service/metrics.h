@@ -38,6 +38,7 @@ void svc_metrics_audio_seconds(struct svc_metrics *m, double seconds);
 void svc_metrics_bytes(struct svc_metrics *m, int out, uint64_t n);
 void svc_metrics_in_flight(struct svc_metrics *m, int64_t n);
 void svc_metrics_queue_depth(struct svc_metrics *m, int64_t n);
+void svc_metrics_workers_busy(struct svc_metrics *m, int64_t n);
 uint64_t svc_metrics_outcome_count(const struct svc_metrics *m, enum svc_outcome o);
 
 /* Readiness and liveness flags served by /readyz and /healthz. */

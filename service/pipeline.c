@@ -97,7 +97,11 @@ finish(struct svc_item *it, enum svc_disp d, const char *reason, int code, const
     if (it->finished)
         return;
     it->finished = 1;
+    /* A running DSP job sees this at its next chunk; a queued one is taken
+     * back (its done() still follows, with SVC_ECANCELED). */
     atomic_store(&it->abandoned, 1);
+    if (it->in_pool)
+        svc_pool_cancel(pl->o.pool, &it->job);
     ev_timer_stop(pl->o.loop, &it->timeout);
     it->disp = d;
     it->reason = reason;
@@ -167,6 +171,7 @@ int svc_spec_from_cfg(const struct cfg_job *cfg, struct audio_spec *spec, struct
     spec->vbr_quality = cfg->steps.vbr_quality;
     spec->bitrate_kbps = cfg->steps.bitrate_kbps;
     spec->max_input_bytes = cfg->runtime.max_input_bytes;
+    spec->max_seconds = cfg->runtime.max_duration_s;
     spec->features = cfg->features.enabled;
     return 0;
 }
@@ -386,20 +391,28 @@ static void upload_output(struct svc_item *it)
 static void work_run(struct svc_pool_job *j)
 {
     struct svc_item *it = (struct svc_item *)((char *)j - offsetof(struct svc_item, job));
-    /* Timed out or cancelled while queued: nobody wants the result, and
-     * running it anyway would let such jobs pile up behind max_in_flight. */
+    struct audio_spec spec = it->pl->spec;
+    /* Timed out or cancelled after the worker took it: nobody wants the
+     * result. While it runs, the same flag stops it between two chunks, so
+     * a timeout or a shutdown frees the worker at once. */
+    spec.cancel = &it->abandoned;
     if (atomic_load(&it->abandoned))
         return;
-    it->arc = audio_chain_run_file(it->in_path, it->out_path, &it->pl->spec, &it->res, &it->aerr);
+    it->arc = audio_chain_run_file(it->in_path, it->out_path, &spec, &it->res, &it->aerr);
 }
 
-static void work_done(struct svc_pool_job *j)
+static void work_done(struct svc_pool_job *j, int status)
 {
     struct svc_item *it = (struct svc_item *)((char *)j - offsetof(struct svc_item, job));
     struct svc_pipeline *pl = it->pl;
+    it->in_pool = 0;
     svc_metrics_queue_depth(pl->o.metrics, (int64_t)svc_pool_queued(pl->o.pool));
     if (!resume(it))
         return;
+    if (status == SVC_ECANCELED) { /* the pool is going away with it still queued */
+        finish(it, SVC_DISP_RETRY, "shutdown", SVC_ECANCELED, "shutting down before it started");
+        return;
+    }
     svc_metrics_stage(pl->o.metrics, SVC_STAGE_PROCESS, ev_time() - it->t_stage);
     if (it->in_is_temp) { /* free the disk early */
         unlink(it->in_path);
@@ -470,7 +483,7 @@ static void on_fetched(void *ud, const struct svc_error *err, const char *path, 
     }
     it->job.work = work_run;
     it->job.done = work_done;
-    it->t_stage = ev_time();
+    it->t_stage = it->t_queued = ev_time();
     hold(it);
     if (svc_pool_submit(pl->o.pool, &it->job) != 0) {
         it->pending--;
@@ -478,6 +491,7 @@ static void on_fetched(void *ud, const struct svc_error *err, const char *path, 
         finish(it, SVC_DISP_RETRY, "internal", SVC_ECANCELED, "worker pool is shutting down");
         return;
     }
+    it->in_pool = 1;
     svc_metrics_queue_depth(pl->o.metrics, (int64_t)svc_pool_queued(pl->o.pool));
 }
 
@@ -548,11 +562,35 @@ static void on_output_stat(void *ud, const struct svc_error *err, int exists, ui
     svc_storage_stat(pl->o.storage, it->in_url, on_input_stat, it);
 }
 
+/* message_timeout_s does not count the time the item waited for a free
+ * worker: with one worker busy on a long track, the tracks queued behind it
+ * would otherwise time out and, after max_attempts, be dead-lettered
+ * without ever having run. That wait is given back, once it is known. */
+static int queue_wait_owed(struct svc_item *it, double *owed)
+{
+    long long started;
+    double waited;
+    if (!it->in_pool)
+        return 0;
+    started = atomic_load(&it->job.started_us);
+    waited = (started ? (double)started / 1e6 : ev_time()) - it->t_queued;
+    *owed = waited - it->wait_credited;
+    if (*owed < 0.5)
+        return 0;
+    it->wait_credited = waited;
+    return 1;
+}
+
 static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct svc_item *it = w->data;
-    (void)loop;
+    double owed;
     (void)revents;
+    if (queue_wait_owed(it, &owed)) {
+        ev_timer_set(w, owed, 0);
+        ev_timer_start(loop, w);
+        return;
+    }
     finish(it, SVC_DISP_RETRY, "timeout", SVC_ETIMEOUT,
            "not finished within message_timeout_s = %d s", it->pl->cfg->runtime.message_timeout_s);
 }

@@ -62,12 +62,15 @@ struct svc_item {
     struct svc_pipeline *pl;
     int refs;
     int finished;
-    atomic_int abandoned; /* finished: a worker skips the DSP job not yet begun */
+    atomic_int abandoned; /* finished: the DSP job stops at its next chunk (or never starts) */
     int have_msg;
     struct svc_message msg;
     ev_timer timeout;
     struct svc_pool_job job;
-    int pending; /* outstanding async operations */
+    int in_pool;          /* job submitted, done() not yet called */
+    double t_queued;      /* ev_time() at submit */
+    double wait_credited; /* queue wait already added to the timeout */
+    int pending;          /* outstanding async operations */
     int output_exists;
     int force;
     char *in_url, *out_url, *feat_url;

@@ -1,7 +1,8 @@
-/* pool.c: worker threads fed from a locked FIFO; finished jobs go to a
- * locked done list and one ev_async_send wakes the loop, whose callback
- * drains the whole list because sends coalesce (redis bio.c, libuv
- * uv__work_done).
+/* pool.c: worker threads fed from a locked FIFO; finished (or cancelled)
+ * jobs go to a locked done list and one ev_async_send wakes the loop, whose
+ * callback drains the whole list because sends coalesce (redis bio.c, libuv
+ * uv__work_done). Cancelling a queued job unlinks it and sends it to the
+ * done list with SVC_ECANCELED (libuv uv__work_cancel).
  * Locks: mu guards the queue, the done list, the counters and stop; workers
  * wait on cv. No lock is held while work() or done() runs. */
 #include "service/pool.h"
@@ -22,6 +23,7 @@ struct svc_pool {
     struct svc_pool_job *head, *tail; /* queued */
     struct svc_pool_job *done_head, *done_tail;
     size_t queued;
+    int busy;
     int stop;
     int n_threads;
     pthread_t *threads;
@@ -31,6 +33,18 @@ int svc_pool_cores(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n >= 1 ? (int)n : 1;
+}
+
+/* Under mu. */
+static void push_done(struct svc_pool *p, struct svc_pool_job *j, int status)
+{
+    j->status = status;
+    j->next = NULL;
+    if (p->done_tail)
+        p->done_tail->next = j;
+    else
+        p->done_head = j;
+    p->done_tail = j;
 }
 
 static void *worker_main(void *arg)
@@ -50,17 +64,15 @@ static void *worker_main(void *arg)
         if (!p->head)
             p->tail = NULL;
         p->queued--;
+        p->busy++;
+        atomic_store(&j->started_us, (long long)(ev_time() * 1e6));
         pthread_mutex_unlock(&p->mu);
 
         j->work(j);
 
-        j->next = NULL;
         pthread_mutex_lock(&p->mu);
-        if (p->done_tail)
-            p->done_tail->next = j;
-        else
-            p->done_head = j;
-        p->done_tail = j;
+        p->busy--;
+        push_done(p, j, 0);
         pthread_mutex_unlock(&p->mu);
         ev_async_send(p->loop, &p->wake);
     }
@@ -76,7 +88,7 @@ static void drain_done(struct svc_pool *p)
     while (j) {
         struct svc_pool_job *next = j->next; /* done() may free or resubmit j */
         j->next = NULL;
-        j->done(j);
+        j->done(j, j->status);
         j = next;
     }
 }
@@ -141,6 +153,7 @@ int svc_pool_submit(struct svc_pool *p, struct svc_pool_job *job)
     if (!p || !job || !job->work || !job->done)
         return SVC_EINVAL;
     job->next = NULL;
+    atomic_store(&job->started_us, 0);
     pthread_mutex_lock(&p->mu);
     if (p->stop) {
         pthread_mutex_unlock(&p->mu);
@@ -155,6 +168,37 @@ int svc_pool_submit(struct svc_pool *p, struct svc_pool_job *job)
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
     return 0;
+}
+
+int svc_pool_cancel(struct svc_pool *p, struct svc_pool_job *job)
+{
+    struct svc_pool_job **pp, *prev = NULL;
+    int rc = SVC_EBUSY;
+    pthread_mutex_lock(&p->mu);
+    for (pp = &p->head; *pp; prev = *pp, pp = &(*pp)->next) {
+        if (*pp != job)
+            continue;
+        *pp = job->next;
+        if (p->tail == job)
+            p->tail = prev;
+        p->queued--;
+        push_done(p, job, SVC_ECANCELED);
+        rc = 0;
+        break;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (rc == 0)
+        ev_async_send(p->loop, &p->wake); /* done() never runs inside this call */
+    return rc;
+}
+
+int svc_pool_busy(struct svc_pool *p)
+{
+    int n;
+    pthread_mutex_lock(&p->mu);
+    n = p->busy;
+    pthread_mutex_unlock(&p->mu);
+    return n;
 }
 
 size_t svc_pool_queued(struct svc_pool *p)

@@ -532,6 +532,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     svc_metrics_set_ready(s->metrics,
                           !s->draining && svc_cloud_ready(&s->cloud) && svc_roots_ok(s->roots));
     svc_metrics_queue_depth(s->metrics, (int64_t)svc_pool_queued(s->pool));
+    svc_metrics_workers_busy(s->metrics, svc_pool_busy(s->pool));
     maybe_pull(s); /* e.g. once the first token arrived */
 }
 

@@ -33,6 +33,8 @@ const char *svc_strerror(int code)
         return "timed out";
     case SVC_ENOBUCKET:
         return "bucket does not exist";
+    case SVC_EBUSY:
+        return "busy";
     }
     return "unknown service error";
 }

@@ -17,7 +17,8 @@ enum svc_errc {
     SVC_ECANCELED = -4008,  /* canceled (shutdown) */
     SVC_EAUDIO = -4009,     /* audio chain failed; see msg */
     SVC_ETIMEOUT = -4010,   /* message took longer than message_timeout_s */
-    SVC_ENOBUCKET = -4011   /* the bucket (or file:// directory) of a location is missing */
+    SVC_ENOBUCKET = -4011,  /* the bucket (or file:// directory) of a location is missing */
+    SVC_EBUSY = -4012       /* a worker is running the job: it cannot be taken back */
 };
 
 struct svc_error {

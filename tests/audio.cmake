@@ -1,7 +1,7 @@
 # The audio engine: unit tests (in-process, measured on decoded output) and a
 # CLI test through the real `wiggly` binary.
 if(CMOCKA_FOUND)
-  add_library(wiggly_audio_testutil STATIC support/audio_testutil.c)
+  add_library(wiggly_audio_testutil STATIC support/audio_testutil.c support/flac_bomb.c)
   target_include_directories(wiggly_audio_testutil PUBLIC ${PROJECT_SOURCE_DIR})
   target_link_libraries(wiggly_audio_testutil PUBLIC wiggly_options PkgConfig::SNDFILE m)
 

@@ -6,12 +6,14 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -19,6 +21,7 @@
 
 #include "audio/audio.h"
 #include "tests/support/audio_testutil.h"
+#include "tests/support/flac_bomb.h"
 
 static char tmpdir[256];
 
@@ -543,17 +546,32 @@ static void test_bad_input(void **state)
     expect_error(flac, len, &spec, AUDIO_ETOOBIG, "input larger than limit");
     spec.max_input_bytes = 0;
     free(flac);
-    /* A FLAC STREAMINFO claiming 2^36-1 samples (~18 days at 44.1 kHz). */
+    /* A FLAC STREAMINFO claiming twice the samples it holds. */
     flac = music(AUDIO_FMT_FLAC, 0.5, &len);
     assert_memory_equal(flac, "fLaC", 4);
+    flac[21] &= 0xf0;
+    memcpy(flac + 22, "\x00\x00\xac\x44", 4); /* 44100 */
+    expect_error(flac, len, &spec, AUDIO_ECORRUPT,
+                 "truncated FLAC stream at frame 22050 (of 44100)");
+    /* Claiming 2^36-1 samples (~18 days at 44.1 kHz): an audio bomb, too big
+     * for the file's own size whatever max_input_bytes says. */
     flac[21] |= 0x0f;
     memset(flac + 22, 0xff, 4);
-    expect_error(flac, len, &spec, AUDIO_ECORRUPT,
-                 "truncated FLAC stream at frame 22050 (of 68719476735)");
+    expect_error(flac, len, &spec, AUDIO_ETOOBIG,
+                 "input larger than limit: header claims 68719476735 frames of 2 channels, more "
+                 "than");
     spec.max_input_bytes = 1 << 20;
     expect_error(flac, len, &spec, AUDIO_ETOOBIG,
                  "input larger than limit: header claims 68719476735 frames of 2 channels");
     spec.max_input_bytes = 0;
+    /* An honest claim beyond max_seconds. */
+    memcpy(flac + 22, "\x00\x00\xac\x44", 4);
+    flac[21] &= 0xf0;
+    spec.max_seconds = 0.5;
+    expect_error(
+        flac, len, &spec, AUDIO_ETOOBIG,
+        "input larger than limit: header claims 1 s of audio, more than the 0.5 s allowed");
+    spec.max_seconds = 0;
     free(flac);
     /* Truncated MP3. */
     unsigned char *mp3 = music(AUDIO_FMT_MP3, 5, &len);
@@ -607,6 +625,106 @@ static void test_bad_input(void **state)
 }
 
 /* --- file path ----------------------------------------------------------- */
+
+/* Audio bombs (issue 11): a FLAC of digital silence in 65535-frame blocks
+ * of CONSTANT subframes carries ~14 000 samples per byte. The bound comes
+ * from the file's own size (at most 4096 samples per byte), with no
+ * max_input_bytes set, whether the header tells the length or not. */
+static void test_audio_bomb(void **state)
+{
+    struct audio_spec spec = {.rate = 16000, .channels = AUDIO_CH_MONO, .vbr_quality = -1};
+    const uint64_t frames = 60ull * 384000; /* a minute of 8 channels at 384 kHz */
+    size_t len;
+    unsigned char *b;
+    (void)state;
+    /* The generator makes real FLAC: a small one decodes to its silence. */
+    b = flac_bomb(1, 8000, 65535, 65535, &len);
+    assert_non_null(b);
+    {
+        void *out = NULL;
+        size_t out_len = 0;
+        struct audio_result res;
+        struct audio_error err = {0};
+        struct audio_test_pcm p;
+        struct audio_spec keep = {.vbr_quality = -1, .format = AUDIO_FMT_WAV};
+        assert_int_equal(audio_chain_run_mem(b, len, &out, &out_len, &keep, &res, &err), 0);
+        assert_int_equal(res.in.frames, 65535);
+        assert_int_equal(res.in.format, AUDIO_FMT_FLAC);
+        assert_int_equal(audio_test_decode_mem(out, out_len, &p), 0);
+        assert_int_equal(p.frames, 65535);
+        assert_true(audio_test_rms(&p, 0, 0, p.frames) == 0.0);
+        audio_test_pcm_free(&p);
+        audio_result_cleanup(&res);
+        free(out);
+    }
+    free(b);
+    b = flac_bomb(8, 384000, frames, frames, &len);
+    assert_non_null(b);
+    printf("# bomb: %zu bytes for %llu frames of 8 channels\n", len, (unsigned long long)frames);
+    assert_true(frames * 8 / len > 4096);
+    expect_error(b, len, &spec, AUDIO_ETOOBIG,
+                 "input larger than limit: header claims 23040000 frames of 8 channels, more than");
+    free(b);
+    /* The header says nothing: the decoded stream is held to the same bound. */
+    b = flac_bomb(8, 384000, frames, 0, &len);
+    assert_non_null(b);
+    expect_error(b, len, &spec, AUDIO_ETOOBIG, "input larger than limit: decodes to more than");
+    /* And to max_seconds, however honest the expansion. */
+    spec.max_seconds = 0.1;
+    expect_error(b, len, &spec, AUDIO_ETOOBIG,
+                 "input larger than limit: decodes to more than the 0.1 s allowed");
+    free(b);
+}
+
+struct canceller {
+    atomic_int *flag;
+    double after_s;
+};
+
+static void *cancel_later(void *arg)
+{
+    struct canceller *c = arg;
+    struct timespec ts = {0, (long)(c->after_s * 1e9)};
+    nanosleep(&ts, NULL);
+    atomic_store(c->flag, 1);
+    return NULL;
+}
+
+/* A timeout or shutdown sets the cancel flag from another thread: the run
+ * stops at the next chunk, and says so. */
+static void test_cancel(void **state)
+{
+    atomic_int flag = 0;
+    struct audio_spec spec = {.rate = 16000,
+                              .channels = AUDIO_CH_MONO,
+                              .quality = AUDIO_Q_VERY_HIGH,
+                              .vbr_quality = -1,
+                              .cancel = &flag};
+    struct audio_result res;
+    struct audio_error err = {0};
+    const char *in = tmp_path("long.flac"), *out = tmp_path("long-out.flac");
+    size_t len;
+    void *flac = music(AUDIO_FMT_FLAC, 120, &len);
+    pthread_t t;
+    struct canceller c = {&flag, 0.02};
+    (void)state;
+    assert_int_equal(audio_test_spit(in, flac, len), 0);
+    free(flac);
+    atomic_store(&flag, 1);
+    assert_int_equal(audio_chain_run_file(in, out, &spec, &res, &err), AUDIO_ECANCELED);
+    assert_non_null(strstr(err.msg, "canceled after 0 frames"));
+    audio_result_cleanup(&res);
+    atomic_store(&flag, 0);
+    assert_int_equal(pthread_create(&t, NULL, cancel_later, &c), 0);
+    assert_int_equal(audio_chain_run_file(in, out, &spec, &res, &err), AUDIO_ECANCELED);
+    pthread_join(t, NULL);
+    printf("# %s\n", err.msg);
+    audio_result_cleanup(&res);
+    assert_false(audio_error_is_permanent(AUDIO_ECANCELED));
+    assert_string_equal(audio_strerror(AUDIO_ECANCELED), "canceled");
+    unlink(in);
+    unlink(out);
+}
 
 static void test_file_path(void **state)
 {
@@ -905,6 +1023,8 @@ int main(void)
         cmocka_unit_test(test_encoder_options),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_file_path),
+        cmocka_unit_test(test_audio_bomb),
+        cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_features),
         cmocka_unit_test(test_generator),
         cmocka_unit_test(test_decode_aiff),

@@ -121,6 +121,7 @@ static void test_defaults(void **state)
     assert_int_equal(j->runtime.max_attempts, 5);
     assert_int_equal(j->runtime.message_timeout_s, 600);
     assert_true(j->runtime.max_input_bytes == 2048ull * 1024 * 1024);
+    assert_int_equal(j->runtime.max_duration_s, 14400);
     assert_int_equal(j->runtime.shutdown_grace_s, 100);
     assert_int_equal(j->runtime.max_visits, 3);
     assert_int_equal(j->runtime.max_audit, 32);
@@ -157,6 +158,7 @@ static void test_every_key(void **state)
                                 "\"runtime\": {\"workers\": 3, \"max_in_flight\": 0, "
                                 "\"ack_deadline_s\": 600, \"max_attempts\": 9, "
                                 "\"message_timeout_s\": 30, \"max_input_mb\": 10, "
+                                "\"max_duration_s\": 7200, "
                                 "\"shutdown_grace_s\": 5, \"max_visits\": 2, \"max_audit\": 2, "
                                 "\"temp_dir\": \"/scratch\"},\n"
                                 "\"force\": true, \"ping\": true, \"listen\": \"[::1]:0\"}\n");
@@ -190,6 +192,7 @@ static void test_every_key(void **state)
     assert_int_equal(j->runtime.max_attempts, 9);
     assert_int_equal(j->runtime.message_timeout_s, 30);
     assert_true(j->runtime.max_input_bytes == 10ull * 1024 * 1024);
+    assert_int_equal(j->runtime.max_duration_s, 7200);
     assert_int_equal(j->runtime.shutdown_grace_s, 5);
     assert_int_equal(j->runtime.max_visits, 2);
     assert_int_equal(j->runtime.max_audit, 2);
@@ -353,6 +356,7 @@ static void test_bad_values(void **state)
     ONE("\"runtime\": {\"max_attempts\": 0}", "0", "between 1 and 1000");
     ONE("\"runtime\": {\"message_timeout_s\": 0}", "0", "between 1 and 86400");
     ONE("\"runtime\": {\"max_input_mb\": 0}", "0", "between 1 and 1048576");
+    ONE("\"runtime\": {\"max_duration_s\": 0}", "0", "between 1 and 604800");
     ONE("\"runtime\": {\"shutdown_grace_s\": 0}", "0", "between 1 and 3600");
     ONE("\"runtime\": {\"max_visits\": 0}", "0", "between 1 and 1000");
     ONE("\"runtime\": {\"max_audit\": 257}", "257", "between 1 and 256");

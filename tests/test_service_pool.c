@@ -6,17 +6,23 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <sched.h>
+#include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <ev.h>
 
 #include "service/pool.h"
+#include "service/svc_error.h"
 
 struct tjob {
     struct svc_pool_job job;
     pthread_t loop_thread, work_thread;
     int worked, done;
+    int expect_status;
     unsigned long value, result;
 };
 
@@ -34,9 +40,13 @@ static void work(struct svc_pool_job *j)
     t->worked++;
 }
 
-static void done(struct svc_pool_job *j)
+static int last_status;
+
+static void done(struct svc_pool_job *j, int status)
 {
     struct tjob *t = (struct tjob *)j;
+    last_status = status;
+    assert_int_equal(status, t->expect_status);
     t->loop_thread = pthread_self();
     t->done++;
     if (++n_done == n_expected)
@@ -137,6 +147,85 @@ static void test_destroy_completes_queued(void **state)
     }
 }
 
+/* A job held on the only worker until the test writes to gate[1]. */
+struct gated {
+    struct svc_pool_job job;
+    int fd;
+    atomic_int started;
+    int done;
+};
+
+static void gated_work(struct svc_pool_job *j)
+{
+    struct gated *g = (struct gated *)j;
+    char c;
+    atomic_store(&g->started, 1);
+    while (read(g->fd, &c, 1) < 0 && errno == EINTR)
+        ;
+}
+
+static void gated_done(struct svc_pool_job *j, int status)
+{
+    assert_int_equal(status, 0);
+    ((struct gated *)j)->done = 1;
+    if (++n_done == n_expected)
+        ev_break(EV_DEFAULT, EVBREAK_ALL);
+}
+
+/* libuv's uv_cancel: a queued job is taken back and completes with
+ * SVC_ECANCELED without ever running; a running one cannot be (EBUSY) and
+ * completes normally; busy counts the worker while it runs. */
+static void test_cancel(void **state)
+{
+    struct ev_loop *loop = EV_DEFAULT;
+    struct svc_pool *p = svc_pool_create(loop, 1);
+    struct gated g = {0};
+    struct tjob q[3] = {0};
+    int gate[2];
+    ev_timer guard;
+    (void)state;
+    assert_non_null(p);
+    assert_int_equal(pipe(gate), 0);
+    g.fd = gate[0];
+    g.job.work = gated_work;
+    g.job.done = gated_done;
+    n_done = 0;
+    n_expected = 4;
+    assert_int_equal(svc_pool_submit(p, &g.job), 0);
+    while (!atomic_load(&g.started))
+        sched_yield();
+    assert_true(atomic_load(&g.job.started_us) > 0);
+    assert_int_equal(svc_pool_busy(p), 1);
+    for (int i = 0; i < 3; i++) {
+        q[i].job.work = work;
+        q[i].job.done = done;
+        q[i].expect_status = i == 1 ? SVC_ECANCELED : 0;
+        assert_int_equal(svc_pool_submit(p, &q[i].job), 0);
+    }
+    assert_int_equal(svc_pool_queued(p), 3);
+    assert_int_equal(atomic_load(&q[1].job.started_us), 0);
+    assert_int_equal(svc_pool_cancel(p, &q[1].job), 0); /* the middle one */
+    assert_int_equal(svc_pool_queued(p), 2);
+    assert_int_equal(svc_pool_cancel(p, &g.job), SVC_EBUSY);
+    assert_int_equal(q[1].done, 0); /* never inside the call */
+    assert_int_equal(write(gate[1], "x", 1), 1);
+    ev_timer_init(&guard, on_guard, 60, 0);
+    ev_timer_start(loop, &guard);
+    ev_run(loop, 0);
+    ev_timer_stop(loop, &guard);
+    assert_int_equal(n_done, 4);
+    assert_true(g.done);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(q[i].done, 1);
+        assert_int_equal(q[i].worked, i == 1 ? 0 : 1);
+    }
+    assert_int_equal(svc_pool_cancel(p, &q[0].job), SVC_EBUSY); /* already finished */
+    assert_int_equal(svc_pool_busy(p), 0);
+    svc_pool_destroy(p);
+    close(gate[0]);
+    close(gate[1]);
+}
+
 static void test_bad_submit(void **state)
 {
     struct svc_pool *p = svc_pool_create(EV_DEFAULT, 1);
@@ -152,7 +241,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_thread),      cmocka_unit_test(test_many_jobs_many_threads),
         cmocka_unit_test(test_default_threads), cmocka_unit_test(test_destroy_completes_queued),
-        cmocka_unit_test(test_bad_submit),
+        cmocka_unit_test(test_bad_submit),      cmocka_unit_test(test_cancel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
