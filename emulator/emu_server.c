@@ -629,11 +629,6 @@ int emu_server_port(const struct emu_server *s)
     return s->port;
 }
 
-unsigned emu_server_max_connections(const struct emu_server *s)
-{
-    return s->max_connections;
-}
-
 void emu_server_stop(struct emu_server *s)
 {
     if (!s)

@@ -1,8 +1,8 @@
 /* emu_server.h: the GCS emulator's HTTP server (libmicrohttpd, one thread
  * per connection). start returns once the socket is bound and listening;
- * stop closes it and joins the threads. At most emu_server_max_connections()
- * connections are open at once; the server closes any further one as it
- * arrives and logs how many it refused (rate-limited). */
+ * stop closes it and joins the threads. At most max_connections are open at
+ * once; the server closes any further one as it arrives and logs how many it
+ * refused (rate-limited). */
 #ifndef WIGGLY_EMU_SERVER_H
 #define WIGGLY_EMU_SERVER_H
 
@@ -28,9 +28,11 @@ struct emu_options {
 };
 
 /* Default cap on connections open at once. One thread per connection, so
- * this is also the thread count; each connection holds at most two file
- * descriptors (its socket and an upload or download file), so the cap is
- * further lowered to (RLIMIT_NOFILE soft limit - EMU_FD_RESERVE) / 2. */
+ * this is also the thread count. A connection keeps at most two file
+ * descriptors open (its socket and an upload or download file), so the cap
+ * is lowered to (RLIMIT_NOFILE soft limit - EMU_FD_RESERVE) / 2; the
+ * reserve covers the listening socket, the log and the short-lived files
+ * the store opens under its lock. */
 #define EMU_MAX_CONNECTIONS 10000
 #define EMU_FD_RESERVE      64
 
@@ -39,8 +41,6 @@ struct emu_server;
 int emu_server_start(struct emu_server **out, const struct emu_options *o, char *err,
                      size_t errcap);
 int emu_server_port(const struct emu_server *s);
-/* The connection cap in force (after the fd limit). */
-unsigned emu_server_max_connections(const struct emu_server *s);
 void emu_server_stop(struct emu_server *s);
 
 #endif
