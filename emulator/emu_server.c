@@ -5,7 +5,22 @@
  * and turn an object name's %2F into a separator. Bodies stream into a sink
  * chosen by emu_api_begin (memory up to 1 MiB, a temporary file, or the
  * resumable upload's file). The completion callback logs one line per
- * request and frees it. */
+ * request and frees it.
+ *
+ * Connections: MHD's default cap is FD_SETSIZE - 4 = 1020 even with poll(),
+ * and past it MHD accepts and closes each new connection without a word.
+ * The cap here is set explicitly (emu_server.h), MHD_USE_POLL keeps every
+ * thread off select() so descriptors above 1023 work, and the accept policy
+ * callback enforces the cap itself so that each refusal is counted and
+ * logged (rate-limited). MHD cannot combine thread-per-connection with
+ * epoll, and a shared epoll thread would let --latency-ms stall every
+ * connection, so the threading model stays as it was.
+ *
+ * Locks: log_lock serialises writes to the log and the libmicrohttpd
+ * message limiter. The accept callback and the connection notifications run
+ * on MHD's listening thread only, so the open count and the refusal counters
+ * need no lock; emu_server_stop reads them after MHD has joined that
+ * thread. */
 #include "emulator/emu_server.h"
 
 #include <arpa/inet.h>
@@ -15,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,7 +46,21 @@ struct emu_server {
     char host[64];
     int port;
     uint64_t chunk_persist_max;
+
+    /* Connection cap; listening thread only (see the top of the file). */
+    unsigned max_connections;
+    unsigned open;
+    uint64_t refused_total, refused_pending;
+    uint64_t refused_first_us;  /* first refusal not yet reported */
+    uint64_t refused_report_us; /* last report line */
+
+    /* libmicrohttpd's own messages: at most one line a second (log_lock). */
+    uint64_t mhd_report_us;
+    uint64_t mhd_suppressed;
 };
+
+/* Seconds between two log lines about refusals, or about MHD messages. */
+#define REPORT_INTERVAL_US 1000000u
 
 uint64_t emu_req_chunk_persist_max(const struct emu_req *r)
 {
@@ -370,6 +400,138 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return emu_api_finish(r);
 }
 
+/* ---- connection cap and diagnostics ---- */
+
+static uint64_t mono_usec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void log_text(struct emu_server *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void log_text(struct emu_server *s, const char *fmt, ...)
+{
+    va_list ap;
+    pthread_mutex_lock(&s->log_lock);
+    va_start(ap, fmt);
+    vfprintf(s->log, fmt, ap);
+    va_end(ap);
+    fflush(s->log);
+    pthread_mutex_unlock(&s->log_lock);
+}
+
+/* One line for the refusals since the last one. Listening thread, or stop
+ * after MHD has joined it. */
+static void report_refused(struct emu_server *s, uint64_t now)
+{
+    if (!s->refused_pending)
+        return;
+    log_text(s,
+             "wiggly-gcs-emulator: refused %llu connection%s in %.1f s (%llu since start): "
+             "the limit is %u at once (--max-connections, open files limit)\n",
+             (unsigned long long)s->refused_pending, s->refused_pending == 1 ? "" : "s",
+             (double)(now - s->refused_first_us) / 1e6, (unsigned long long)s->refused_total,
+             s->max_connections);
+    s->refused_pending = 0;
+    s->refused_report_us = now;
+}
+
+/* Pending refusals are reported once a second has passed since the last
+ * report, at the next event on the listening thread (or at stop). */
+static void maybe_report_refused(struct emu_server *s)
+{
+    uint64_t now;
+    if (!s->refused_pending)
+        return;
+    now = mono_usec();
+    if (!s->refused_report_us || now - s->refused_report_us >= REPORT_INTERVAL_US)
+        report_refused(s, now);
+}
+
+/* MHD's accept policy callback, called for each accepted socket before MHD
+ * counts it; MHD_NO makes MHD close it. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct emu_server *s = cls;
+    (void)addr;
+    (void)addrlen;
+    if (s->open < s->max_connections) {
+        maybe_report_refused(s);
+        return MHD_YES;
+    }
+    if (!s->refused_pending++)
+        s->refused_first_us = mono_usec();
+    s->refused_total++;
+    maybe_report_refused(s);
+    return MHD_NO;
+}
+
+/* STARTED once a connection is counted, CLOSED when MHD frees it (both on
+ * the listening thread). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct emu_server *s = cls;
+    (void)conn;
+    (void)socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        s->open++;
+    else if (s->open > 0)
+        s->open--;
+    maybe_report_refused(s);
+}
+
+/* MHD_OPTION_EXTERNAL_LOGGER: libmicrohttpd's diagnostics (a thread that
+ * could not be created, accept() failing for lack of descriptors, a client
+ * gone mid-request), from any thread. At most one line a second; the others
+ * are counted and the count rides on the next line. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct emu_server *s = cls;
+    char msg[512];
+    size_t n;
+    uint64_t now = mono_usec();
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    pthread_mutex_lock(&s->log_lock);
+    if (s->mhd_report_us && now - s->mhd_report_us < REPORT_INTERVAL_US) {
+        s->mhd_suppressed++;
+    } else {
+        if (s->mhd_suppressed)
+            fprintf(s->log,
+                    "wiggly-gcs-emulator: libmicrohttpd: %s (%llu earlier messages not shown)\n",
+                    msg, (unsigned long long)s->mhd_suppressed);
+        else
+            fprintf(s->log, "wiggly-gcs-emulator: libmicrohttpd: %s\n", msg);
+        fflush(s->log);
+        s->mhd_suppressed = 0;
+        s->mhd_report_us = now;
+    }
+    pthread_mutex_unlock(&s->log_lock);
+}
+
+/* The cap: the one asked for (or the default), lowered so that every
+ * connection can hold two descriptors. */
+static unsigned connection_cap(unsigned want, rlim_t *soft)
+{
+    struct rlimit rl;
+    if (!want)
+        want = EMU_MAX_CONNECTIONS;
+    *soft = RLIM_INFINITY;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        rlim_t fit = rl.rlim_cur > 2 * EMU_FD_RESERVE ? (rl.rlim_cur - EMU_FD_RESERVE) / 2 : 32;
+        *soft = rl.rlim_cur;
+        if (fit < want)
+            want = (unsigned)fit;
+    }
+    return want;
+}
+
 /* Leave escapes alone: the URI log callback keeps the raw target, and
  * emu_api decodes each path segment and query value itself. */
 static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
@@ -384,7 +546,12 @@ int emu_server_start(struct emu_server **out, const struct emu_options *o, char 
     struct sockaddr_storage ss;
     socklen_t sslen;
     const union MHD_DaemonInfo *info;
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+    rlim_t soft;
+    /* MHD_USE_POLL: connection threads poll() their socket; select() would
+     * refuse descriptors above FD_SETSIZE. MHD_USE_ERROR_LOG: diagnostics
+     * go to on_mhd_log. */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
     memset(&ss, 0, sizeof(ss));
     if (!s) {
         snprintf(err, errcap, "out of memory");
@@ -402,6 +569,7 @@ int emu_server_start(struct emu_server **out, const struct emu_options *o, char 
     s->fault.route = o->fault_route;
     s->fault.latency_ms = o->latency_ms;
     s->chunk_persist_max = o->chunk_persist_max;
+    s->max_connections = connection_cap(o->max_connections, &soft);
     if (emu_store_open(&s->store, o->root, &e) < 0) {
         snprintf(err, errcap, "%s", e.message);
         goto fail;
@@ -427,18 +595,28 @@ int emu_server_start(struct emu_server **out, const struct emu_options *o, char 
         sslen = sizeof(*a4);
     }
     (void)sslen;
-    s->d =
-        MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK,
-                         no_unescape, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
-                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024), MHD_OPTION_END);
+    /* The logger goes first, or MHD prints its complaints about the options
+     * that precede it to stderr. MHD's own cap sits above ours, so on_accept
+     * decides every refusal. */
+    s->d = MHD_start_daemon(
+        flags, (uint16_t)o->port, on_accept, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK,
+        on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, s, MHD_OPTION_CONNECTION_LIMIT, s->max_connections + 16u,
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024), MHD_OPTION_END);
     if (!s->d) {
         snprintf(err, errcap, "cannot listen on %s:%d: %s", s->host, o->port, strerror(errno));
         goto fail;
     }
     info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : o->port;
+    if (soft == RLIM_INFINITY)
+        log_text(s, "wiggly-gcs-emulator: at most %u connections at once (open files: unlimited)\n",
+                 s->max_connections);
+    else
+        log_text(s, "wiggly-gcs-emulator: at most %u connections at once (open files: %llu)\n",
+                 s->max_connections, (unsigned long long)soft);
     *out = s;
     return 0;
 fail:
@@ -457,6 +635,11 @@ void emu_server_stop(struct emu_server *s)
         return;
     if (s->d)
         MHD_stop_daemon(s->d);
+    /* MHD's threads are gone: report what is still pending. */
+    report_refused(s, mono_usec());
+    if (s->mhd_suppressed)
+        fprintf(s->log, "wiggly-gcs-emulator: libmicrohttpd: %llu more messages not shown\n",
+                (unsigned long long)s->mhd_suppressed);
     emu_store_destroy(s->store);
     emu_fault_cleanup(&s->fault);
     pthread_mutex_destroy(&s->log_lock);

@@ -1,6 +1,8 @@
 /* emu_server.h: the GCS emulator's HTTP server (libmicrohttpd, one thread
  * per connection). start returns once the socket is bound and listening;
- * stop closes it and joins the threads. */
+ * stop closes it and joins the threads. At most max_connections are open at
+ * once; the server closes any further one as it arrives and logs how many it
+ * refused (rate-limited). */
 #ifndef WIGGLY_EMU_SERVER_H
 #define WIGGLY_EMU_SERVER_H
 
@@ -21,8 +23,18 @@ struct emu_options {
     unsigned latency_ms;
     uint64_t seed;
     uint64_t chunk_persist_max; /* 0, or a multiple of 262144 */
+    unsigned max_connections;   /* 0 = EMU_MAX_CONNECTIONS; capped by the fd limit */
     FILE *log;                  /* one line per request; borrowed */
 };
+
+/* Default cap on connections open at once. One thread per connection, so
+ * this is also the thread count. A connection keeps at most two file
+ * descriptors open (its socket and an upload or download file), so the cap
+ * is lowered to (RLIMIT_NOFILE soft limit - EMU_FD_RESERVE) / 2; the
+ * reserve covers the listening socket, the log and the short-lived files
+ * the store opens under its lock. */
+#define EMU_MAX_CONNECTIONS 10000
+#define EMU_FD_RESERVE      64
 
 struct emu_server;
 

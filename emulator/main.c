@@ -1,12 +1,14 @@
 /* main.c: wiggly-gcs-emulator, a disk-backed Google Cloud Storage JSON API
- * emulator for local development and tests. Parses the command line, starts
- * the server, prints the listening URL as the first stdout line and waits
- * for SIGINT/SIGTERM (then exits 0). */
+ * emulator for local development and tests. Parses the command line, raises
+ * the open files soft limit to the hard limit, starts the server, prints the
+ * listening URL as the first stdout line and waits for SIGINT/SIGTERM (then
+ * exits 0). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +34,9 @@ static const char USAGE[] =
     "  --seed N              seed of the fault generator (default: time)\n"
     "  --chunk-persist-max B persist at most B bytes (a multiple of 262144) per\n"
     "                        resumable chunk; the 308 Range then reports less than sent\n"
+    "  --max-connections N   serve at most N connections at once (default 10000,\n"
+    "                        lowered to fit the open files limit); further ones are\n"
+    "                        closed at once and counted in the log\n"
     "  --log FILE            request log, one line per request (default stderr)\n"
     "  --help                this text\n"
     "\n"
@@ -45,6 +50,26 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
         return -1;
     *out = v;
     return 0;
+}
+
+/* Each connection holds a socket and often a file, and the server's
+ * connection cap follows this limit (emu_server.h), so take all the process
+ * may have. */
+static void raise_nofile(FILE *log)
+{
+    struct rlimit rl;
+    unsigned long long was;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == rl.rlim_max)
+        return;
+    was = (unsigned long long)rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        fprintf(log, "wiggly-gcs-emulator: cannot raise the open files limit from %llu: %s\n", was,
+                strerror(errno));
+    else
+        fprintf(log, "wiggly-gcs-emulator: open files limit raised from %llu to %llu (hard)\n", was,
+                (unsigned long long)rl.rlim_max);
+    fflush(log);
 }
 
 int main(int argc, char **argv)
@@ -124,6 +149,13 @@ int main(int argc, char **argv)
                 return 2;
             }
             o.chunk_persist_max = n;
+        } else if (strcmp(a, "--max-connections") == 0) {
+            if (parse_uint(v, 1000000, &n) < 0 || n == 0) {
+                fprintf(stderr, "wiggly-gcs-emulator: --max-connections %s: expected 1..1000000\n",
+                        v);
+                return 2;
+            }
+            o.max_connections = (unsigned)n;
         } else if (strcmp(a, "--log") == 0) {
             log_path = v;
         } else {
@@ -150,6 +182,7 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile(o.log ? o.log : stderr);
 
     if (emu_server_start(&srv, &o, err, sizeof(err)) < 0) {
         fprintf(stderr, "wiggly-gcs-emulator: %s\n", err);

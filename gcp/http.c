@@ -29,6 +29,16 @@
 
 enum req_state { ST_WAIT_AUTH, ST_RUNNING, ST_BACKOFF, ST_DONE };
 
+/* Connections curl may open at once, per host and in all. Beyond them a
+ * request waits in curl's queue (its timeout runs meanwhile) instead of
+ * opening a socket the server, a proxy or the fd limit would refuse: a
+ * large max_in_flight then queues instead of failing (docs/gcp.md). The
+ * connection cache holds as many, so a queued request takes over the
+ * connection of one that finished instead of curl closing it (a cache
+ * smaller than the connections in use closes one on every return). */
+#define MAX_HOST_CONNECTIONS  256L
+#define MAX_TOTAL_CONNECTIONS 512L
+
 struct sockctx {
     ev_io io;
     curl_socket_t fd;
@@ -421,7 +431,9 @@ struct gcp_http *gcp_http_create(struct ev_loop *loop, const struct gcp_http_opt
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
-    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 64L);
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, MAX_TOTAL_CONNECTIONS);
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, MAX_HOST_CONNECTIONS);
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, MAX_TOTAL_CONNECTIONS);
     ev_init(&h->timer, on_timer);
     h->timer.data = h;
     return h;

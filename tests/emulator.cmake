@@ -21,6 +21,15 @@ if(CMOCKA_FOUND)
   add_test(NAME emulator_api COMMAND test_emulator)
   set_tests_properties(emulator_api PROPERTIES TIMEOUT 300 LABELS "emulator")
 
+  # Many concurrent uploads (1500) over plain sockets, and refusals logged
+  # at --max-connections (issue 11, finding 5).
+  add_executable(test_emulator_connections test_emulator_connections.c
+                                           support/gcs_emulator_http.c)
+  target_link_libraries(test_emulator_connections PRIVATE wiggly_test_gcs PkgConfig::CMOCKA
+                                                          PkgConfig::CURL PkgConfig::JANSSON)
+  add_test(NAME emulator_connections COMMAND test_emulator_connections)
+  set_tests_properties(emulator_connections PROPERTIES TIMEOUT 300 LABELS "emulator")
+
   add_executable(test_emulator_multipart test_emulator_multipart.c)
   target_link_libraries(test_emulator_multipart PRIVATE wiggly_gcs_emulator_core
                                                         PkgConfig::CMOCKA)

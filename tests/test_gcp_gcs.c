@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -463,6 +464,105 @@ static void test_download_detects_corruption(void **state)
     assert_int_equal(access(path, F_OK), -1); /* no corrupt file left behind */
 }
 
+/* One call of a burst: its result, and the burst's count of callbacks. */
+struct burst_item {
+    struct res r;
+    int *done;
+};
+
+static void on_burst_obj(void *ud, const struct gcp_error *err, const struct gcp_gcs_object *o)
+{
+    struct burst_item *it = ud;
+
+    res_obj(&it->r, err, o);
+    (*it->done)++;
+}
+
+static void on_burst_data(void *ud, const struct gcp_error *err, const struct gcp_gcs_object *o,
+                          const void *data, size_t len)
+{
+    struct burst_item *it = ud;
+
+    on_data(&it->r, err, o, data, len);
+    (*it->done)++;
+}
+
+/* 600 uploads, then 600 downloads, all started at once against an emulator
+ * that takes at most 300 connections: the engine's bound of 256 connections
+ * per host queues the rest inside curl. Uploads without a precondition are
+ * never retried, so one refused connection fails one upload (issue 11,
+ * finding 5: without the bound, about half of them failed). */
+static void test_burst_queues_for_connections(void **state)
+{
+    enum { N = 600 };
+    static const char *const args[] = {"--max-connections", "300", NULL};
+    struct ctx *c = *state;
+    struct burst_item *it = calloc(N, sizeof *it);
+    struct gcp_gcs_write_opts wo = {0};
+    struct gcp_gcs *g;
+    struct tgcs e;
+    struct rlimit rl;
+    struct res mk = {0};
+    char name[64], want[64];
+    int done = 0, ok = 0;
+
+    NEED_EMULATOR(state, "wiggly-gcs-emulator is not available");
+    /* The emulator raises its own soft limit; 300 connections need 664. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 1024) {
+        print_message("skipped: RLIMIT_NOFILE hard limit %lu is below 1024\n",
+                      (unsigned long)rl.rlim_max);
+        free(it);
+        skip();
+    }
+    assert_non_null(it);
+    assert_int_equal(tgcs_start(&e, args), 0);
+    g = gcp_gcs_create(c->http, NULL, e.url, NULL);
+    assert_non_null(g);
+    assert_int_equal(gcp_gcs_bucket_create(g, "p", "wiggly-burst", on_done, &mk), 0);
+    assert_int_equal(wait_res(c, &mk), 0);
+    assert_int_equal(mk.code, 0);
+
+    wo.if_generation_match = GCP_GCS_NO_PRECONDITION;
+    for (int i = 0; i < N; i++) {
+        static char data[N][16];
+        snprintf(name, sizeof name, "burst/%03d", i);
+        snprintf(data[i], sizeof data[i], "object %03d", i);
+        it[i].done = &done;
+        assert_int_equal(gcp_gcs_upload_mem(g, "wiggly-burst", name, data[i], strlen(data[i]), &wo,
+                                            on_burst_obj, &it[i]),
+                         0);
+    }
+    assert_int_equal(fake_loop_wait(c->loop, &done, N, 240), 0);
+    for (int i = 0; i < N; i++) {
+        if (it[i].r.code != 0 && ok == i)
+            print_message("upload %d: %s\n", i, it[i].r.msg);
+        ok += it[i].r.code == 0;
+    }
+    print_message("%d of %d concurrent uploads succeeded\n", ok, N);
+    assert_int_equal(ok, N);
+
+    done = ok = 0;
+    for (int i = 0; i < N; i++) {
+        memset(&it[i].r, 0, sizeof it[i].r);
+        snprintf(name, sizeof name, "burst/%03d", i);
+        assert_int_equal(gcp_gcs_download_mem(g, "wiggly-burst", name, NULL, on_burst_data, &it[i]),
+                         0);
+    }
+    assert_int_equal(fake_loop_wait(c->loop, &done, N, 240), 0);
+    for (int i = 0; i < N; i++) {
+        snprintf(want, sizeof want, "object %03d", i);
+        ok += it[i].r.code == 0 && it[i].r.len == strlen(want) &&
+              memcmp(it[i].r.data, want, it[i].r.len) == 0;
+        free(it[i].r.data);
+    }
+    print_message("%d of %d concurrent downloads read back\n", ok, N);
+    assert_int_equal(ok, N);
+    assert_int_equal(tgcs_log_count(&e, "refused", NULL), 0);
+    gcp_gcs_destroy(g);
+    free(it);
+    assert_int_equal(tgcs_stop_status(&e), 0);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -483,6 +583,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_paging_2500, setup, ctx_teardown),
         cmocka_unit_test_setup_teardown(test_copy, setup, ctx_teardown),
         cmocka_unit_test_setup_teardown(test_download_detects_corruption, setup, ctx_teardown),
+        cmocka_unit_test_setup_teardown(test_burst_queues_for_connections, setup, ctx_teardown),
     };
     return run_suite("gcp_gcs", tests, sizeof tests / sizeof tests[0], group_setup, group_teardown);
 }
