@@ -200,13 +200,53 @@ static double now_s(struct gcp_auth *a)
     return ev_now(loop);
 }
 
+int gcp__auth_parse_token(const char *body, size_t len, struct gcp__token *out,
+                          struct gcp_error *err)
+{
+    json_t *root, *jexp;
+    const char *tok;
+    double exp_in = 0;
+
+    memset(out, 0, sizeof *out);
+    root = body ? json_loadb(body, len, 0, NULL) : NULL;
+    tok = json_string_value(json_object_get(root, "access_token"));
+    jexp = json_object_get(root, "expires_in");
+    if (json_is_number(jexp))
+        exp_in = json_number_value(jexp);
+    else if (json_is_string(jexp))
+        exp_in = strtod(json_string_value(jexp), NULL);
+    if (!tok || !tok[0] || exp_in <= 0) {
+        gcp__seterr(err, GCP_EPROTO, 0, "response has no access_token/expires_in");
+        json_decref(root);
+        return GCP_EPROTO;
+    }
+    out->access_token = strdup(tok);
+    json_decref(root);
+    if (!out->access_token) {
+        gcp__seterr(err, GCP_ENOMEM, 0, "out of memory");
+        return GCP_ENOMEM;
+    }
+    out->expires_in = exp_in;
+    return 0;
+}
+
+void gcp__auth_token_cleanup(struct gcp__token *t)
+{
+    if (!t)
+        return;
+    if (t->access_token) {
+        memset(t->access_token, 0, strlen(t->access_token));
+        free(t->access_token);
+    }
+    memset(t, 0, sizeof *t);
+}
+
 static void on_token_resp(void *ud, const struct gcp_error *err, struct gcp__resp *resp)
 {
     struct gcp_auth *a = ud;
-    struct gcp_error e;
-    json_t *root = NULL, *jt, *jexp;
-    const char *tok;
-    double exp_in = 0;
+    struct gcp_error e, pe;
+    struct gcp__token t;
+    double exp_in;
 
     a->inflight = NULL;
     free(a->form);
@@ -225,30 +265,17 @@ static void on_token_resp(void *ud, const struct gcp_error *err, struct gcp__res
             goto fail;
         }
     }
-    root = resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
-    jt = json_object_get(root, "access_token");
-    jexp = json_object_get(root, "expires_in");
-    tok = json_string_value(jt);
-    if (json_is_number(jexp))
-        exp_in = json_number_value(jexp);
-    else if (json_is_string(jexp))
-        exp_in = strtod(json_string_value(jexp), NULL);
-    if (!tok || !tok[0] || exp_in <= 0) {
-        gcp__seterr(&e, GCP_EPROTO, (int)resp->status,
-                    "token endpoint: response has no access_token/expires_in");
+    if (gcp__auth_parse_token(resp->body, resp->body_len, &t, &pe) < 0) {
+        gcp__seterr(&e, pe.code, pe.code == GCP_ENOMEM ? 0 : (int)resp->status,
+                    "token endpoint: %s", pe.msg);
         goto fail;
     }
     if (a->token) {
         memset(a->token, 0, strlen(a->token));
         free(a->token);
     }
-    a->token = strdup(tok);
-    json_decref(root);
-    root = NULL;
-    if (!a->token) {
-        gcp__seterr(&e, GCP_ENOMEM, 0, "token endpoint: out of memory");
-        goto fail;
-    }
+    a->token = t.access_token; /* steals it */
+    exp_in = t.expires_in;
     {
         double now = now_s(a);
         double span = exp_in > REFRESH_EARLY_S ? (exp_in - REFRESH_EARLY_S) / 2 : 0;
@@ -264,7 +291,6 @@ static void on_token_resp(void *ud, const struct gcp_error *err, struct gcp__res
     fire_waiters(a, NULL);
     return;
 fail:
-    json_decref(root);
     if (a->n_waiters)
         fire_waiters(a, &e);
 }
