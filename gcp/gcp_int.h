@@ -151,10 +151,15 @@ void gcp__http_parse_error_body(const char *body, size_t len, char *msg, size_t 
 
 /* A token answer from the metadata server or an OAuth token endpoint:
  * {"access_token":"ya29...","expires_in":3599,"token_type":"Bearer"}.
- * expires_in may be a number or a string. */
+ * expires_in may be a number or a string, must be finite and > 0, and is
+ * capped at GCP__TOKEN_MAX_LIFE_S. The token must be 1..GCP__TOKEN_MAX
+ * visible ASCII bytes (it becomes a header line of at most 4096 bytes in
+ * http.c launch()); token_type, when present, must be Bearer (any case). */
+#define GCP__TOKEN_MAX        4000
+#define GCP__TOKEN_MAX_LIFE_S 86400.0
 struct gcp__token {
     char *access_token; /* malloc'd; gcp__auth_token_cleanup wipes it */
-    double expires_in;  /* seconds, > 0 */
+    double expires_in;  /* seconds, in (0, GCP__TOKEN_MAX_LIFE_S] */
 };
 int gcp__auth_parse_token(const char *body, size_t len, struct gcp__token *out,
                           struct gcp_error *err);

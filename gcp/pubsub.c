@@ -10,6 +10,7 @@
  * Loop thread only. */
 #include "gcp/pubsub.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,7 +196,9 @@ static int parse_received(json_t *rm, size_t i, struct gcp_pubsub_received *m,
     m->ack_id = json_string_value(json_object_get(rm, "ackId"));
     m->message_id = json_string_value(json_object_get(msg, "messageId"));
     m->publish_time = json_string_value(json_object_get(msg, "publishTime"));
-    m->delivery_attempt = json_is_integer(da) ? (int)json_integer_value(da) : 0;
+    /* 0 = unknown, also for a value no int holds or a negative one. */
+    if (json_is_integer(da) && json_integer_value(da) > 0 && json_integer_value(da) <= INT_MAX)
+        m->delivery_attempt = (int)json_integer_value(da);
     if (!m->ack_id || !json_is_object(msg)) {
         gcp__seterr(err, GCP_EPROTO, 0, "receivedMessages[%zu] has no %s", i,
                     !m->ack_id ? "ackId" : "message object");

@@ -243,6 +243,34 @@ static void test_parse_pull_malformed(void **state)
     }
 }
 
+static void test_parse_pull_delivery_attempt(void **state)
+{
+    static const struct {
+        const char *da;
+        int want;
+    } c[] = {{"1", 1},          {"5", 5},   {"2147483647", 2147483647},
+             {"2147483648", 0}, {"-1", 0},  {"-4294967295", 0},
+             {"4294967297", 0}, {"0", 0},   {"\"3\"", 0},
+             {"3.0", 0},        {"null", 0}};
+    char body[200];
+    struct gcp__pull p;
+    struct gcp_error e;
+    size_t i;
+
+    (void)state;
+    /* Out of range is unknown (0), never a wrapped or negative count. */
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+        snprintf(body, sizeof body,
+                 "{\"receivedMessages\":[{\"ackId\":\"a\",\"message\":{\"data\":\"aGk=\"},"
+                 "\"deliveryAttempt\":%s}]}",
+                 c[i].da);
+        assert_int_equal(pull_of(body, &p, &e), 0);
+        assert_int_equal(p.n, 1);
+        assert_int_equal(p.msgs[0].delivery_attempt, c[i].want);
+        gcp__pubsub_pull_cleanup(&p);
+    }
+}
+
 static int object_of(const char *s, struct gcp_gcs_object *o, struct json_t **doc,
                      struct gcp_error *e)
 {
@@ -474,6 +502,76 @@ static void test_parse_token(void **state)
     assert_int_equal(token_of("{\"access_token\":\"t\",\"expires_in\":0.5}", &t, &e), 0);
     assert_true(t.expires_in == 0.5);
     gcp__auth_token_cleanup(&t);
+    /* token_type in any case, or null; an absurd lifetime is capped. */
+    assert_int_equal(token_of("{\"access_token\":\"t\",\"expires_in\":\"3599\",\"token_type\":"
+                              "\"bearer\"}",
+                              &t, &e),
+                     0);
+    gcp__auth_token_cleanup(&t);
+    assert_int_equal(
+        token_of("{\"access_token\":\"t\",\"expires_in\":1e300,\"token_type\":null}", &t, &e), 0);
+    assert_true(t.expires_in == GCP__TOKEN_MAX_LIFE_S);
+    gcp__auth_token_cleanup(&t);
+}
+
+/* What fuzz_gcp_token found (corpus/fuzz_gcp_token/regress-nan-expiry):
+ * strtod reads "nan" out of a string expires_in, NaN passed "<= 0", and
+ * the token got a NaN expiry, so every later gcp_auth_token started a
+ * refresh ("inf" would have cached a token forever). Plus tokens that would
+ * break the Authorization header line. */
+static void test_parse_token_regressions(void **state)
+{
+    static const struct {
+        const char *body, *why;
+    } bad[] = {
+        {"{\"access_token\":\"ya29.x\",\"expires_in\":\"nanull0\"}",
+         "response has no access_token/expires_in"},
+        {"{\"access_token\":\"ya29.x\",\"expires_in\":\"nan\"}",
+         "response has no access_token/expires_in"},
+        {"{\"access_token\":\"ya29.x\",\"expires_in\":\"inf\"}",
+         "response has no access_token/expires_in"},
+        {"{\"access_token\":\"ya29.x\",\"expires_in\":\"1e400\"}",
+         "response has no access_token/expires_in"},
+        {"{\"access_token\":\"ya29.x\",\"expires_in\":\"3599s\"}",
+         "response has no access_token/expires_in"},
+        {"{\"access_token\":\"ya29.x\\r\\nX-Injected: 1\",\"expires_in\":3599}",
+         "access_token has a byte that is not visible ASCII"},
+        {"{\"access_token\":\"ya29 x\",\"expires_in\":3599}",
+         "access_token has a byte that is not visible ASCII"},
+        {"{\"access_token\":\"ya29.\\u00e9\",\"expires_in\":3599}",
+         "access_token has a byte that is not visible ASCII"},
+        {"{\"access_token\":\"ya29.x\",\"expires_in\":3599,\"token_type\":\"mac\"}",
+         "token_type is not Bearer"},
+        {"{\"access_token\":\"ya29.x\",\"expires_in\":3599,\"token_type\":\"Bearerx\"}",
+         "token_type is not Bearer"},
+        {"{\"access_token\":\"ya29.x\",\"expires_in\":3599,\"token_type\":1}",
+         "token_type is not Bearer"},
+    };
+    static const char pre[] = "{\"expires_in\":1,\"access_token\":\"";
+    struct gcp__token t;
+    struct gcp_error e;
+    char *big;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(token_of(bad[i].body, &t, &e), GCP_EPROTO);
+        assert_string_equal(e.msg, bad[i].why);
+        assert_null(t.access_token);
+    }
+    /* The longest token the engine's header line holds, and one more. */
+    big = malloc(sizeof pre + GCP__TOKEN_MAX + 8);
+    assert_non_null(big);
+    memcpy(big, pre, sizeof pre - 1);
+    memset(big + sizeof pre - 1, 'a', GCP__TOKEN_MAX);
+    memcpy(big + sizeof pre - 1 + GCP__TOKEN_MAX, "\"}", 3);
+    assert_int_equal(token_of(big, &t, &e), 0);
+    assert_int_equal(strlen(t.access_token), GCP__TOKEN_MAX);
+    gcp__auth_token_cleanup(&t);
+    memcpy(big + sizeof pre - 1 + GCP__TOKEN_MAX, "a\"}", 4);
+    assert_int_equal(token_of(big, &t, &e), GCP_EPROTO);
+    assert_string_equal(e.msg, "access_token is longer than 4000 bytes");
+    free(big);
 }
 
 static void test_parse_token_malformed(void **state)
@@ -1246,12 +1344,14 @@ int main(void)
         cmocka_unit_test(test_parse_pull),
         cmocka_unit_test(test_parse_pull_empty),
         cmocka_unit_test(test_parse_pull_malformed),
+        cmocka_unit_test(test_parse_pull_delivery_attempt),
         cmocka_unit_test(test_parse_object),
         cmocka_unit_test(test_parse_object_malformed),
         cmocka_unit_test(test_parse_error_body),
         cmocka_unit_test(test_parse_error_body_limits),
         cmocka_unit_test(test_parse_token),
         cmocka_unit_test(test_parse_token_malformed),
+        cmocka_unit_test(test_parse_token_regressions),
         cmocka_unit_test_setup_teardown(test_retry_5xx_then_ok, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_retry_dropped_connections, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_retries_exhausted, env_setup, env_teardown),
