@@ -13,6 +13,7 @@
  * Loop thread only. */
 #include "gcp/auth.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,13 +201,109 @@ static double now_s(struct gcp_auth *a)
     return ev_now(loop);
 }
 
+/* expires_in as a JSON number or a string that is a number entirely; -1
+ * when it is neither, or not a finite number. */
+static double parse_expires_in(json_t *v)
+{
+    double x;
+
+    if (json_is_number(v)) {
+        x = json_number_value(v);
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        char *end;
+
+        x = strtod(s, &end);
+        if (end == s || *end)
+            return -1;
+    } else {
+        return -1;
+    }
+    return isfinite(x) ? x : -1;
+}
+
+/* RFC 6749 §7.1: a client must not use a token whose type it does not
+ * understand; the engine sends "Authorization: Bearer". */
+static int is_bearer(const char *t)
+{
+    static const char want[] = "bearer";
+    size_t i;
+
+    for (i = 0; i < sizeof want; i++) {
+        char c = t[i] >= 'A' && t[i] <= 'Z' ? (char)(t[i] - 'A' + 'a') : t[i];
+
+        if (c != want[i])
+            return 0;
+    }
+    return 1;
+}
+
+int gcp__auth_parse_token(const char *body, size_t len, struct gcp__token *out,
+                          struct gcp_error *err)
+{
+    json_t *root, *jtype;
+    const char *tok, *p;
+    double exp_in;
+
+    memset(out, 0, sizeof *out);
+    root = body ? json_loadb(body, len, 0, NULL) : NULL;
+    tok = json_string_value(json_object_get(root, "access_token"));
+    exp_in = parse_expires_in(json_object_get(root, "expires_in"));
+    jtype = json_object_get(root, "token_type");
+    if (!tok || !tok[0] || exp_in <= 0) {
+        gcp__seterr(err, GCP_EPROTO, 0, "response has no access_token/expires_in");
+        goto bad;
+    }
+    /* The token goes verbatim into a header line: visible ASCII only (a CR
+     * or LF would end the header), and short enough for the engine's line. */
+    for (p = tok; *p; p++)
+        if (*p < 0x21 || *p > 0x7e) {
+            gcp__seterr(err, GCP_EPROTO, 0, "access_token has a byte that is not visible ASCII");
+            goto bad;
+        }
+    if ((size_t)(p - tok) > GCP__TOKEN_MAX) {
+        gcp__seterr(err, GCP_EPROTO, 0, "access_token is longer than %d bytes", GCP__TOKEN_MAX);
+        goto bad;
+    }
+    if (jtype && !json_is_null(jtype) &&
+        (!json_is_string(jtype) || !is_bearer(json_string_value(jtype)))) {
+        gcp__seterr(err, GCP_EPROTO, 0, "token_type is not Bearer");
+        goto bad;
+    }
+    /* Google's tokens live an hour (12 h at most); a longer claim would only
+     * pin a token the server may have forgotten. */
+    if (exp_in > GCP__TOKEN_MAX_LIFE_S)
+        exp_in = GCP__TOKEN_MAX_LIFE_S;
+    out->access_token = strdup(tok);
+    json_decref(root);
+    if (!out->access_token) {
+        gcp__seterr(err, GCP_ENOMEM, 0, "out of memory");
+        return GCP_ENOMEM;
+    }
+    out->expires_in = exp_in;
+    return 0;
+bad:
+    json_decref(root);
+    return GCP_EPROTO;
+}
+
+void gcp__auth_token_cleanup(struct gcp__token *t)
+{
+    if (!t)
+        return;
+    if (t->access_token) {
+        memset(t->access_token, 0, strlen(t->access_token));
+        free(t->access_token);
+    }
+    memset(t, 0, sizeof *t);
+}
+
 static void on_token_resp(void *ud, const struct gcp_error *err, struct gcp__resp *resp)
 {
     struct gcp_auth *a = ud;
-    struct gcp_error e;
-    json_t *root = NULL, *jt, *jexp;
-    const char *tok;
-    double exp_in = 0;
+    struct gcp_error e, pe;
+    struct gcp__token t;
+    double exp_in;
 
     a->inflight = NULL;
     free(a->form);
@@ -225,30 +322,17 @@ static void on_token_resp(void *ud, const struct gcp_error *err, struct gcp__res
             goto fail;
         }
     }
-    root = resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
-    jt = json_object_get(root, "access_token");
-    jexp = json_object_get(root, "expires_in");
-    tok = json_string_value(jt);
-    if (json_is_number(jexp))
-        exp_in = json_number_value(jexp);
-    else if (json_is_string(jexp))
-        exp_in = strtod(json_string_value(jexp), NULL);
-    if (!tok || !tok[0] || exp_in <= 0) {
-        gcp__seterr(&e, GCP_EPROTO, (int)resp->status,
-                    "token endpoint: response has no access_token/expires_in");
+    if (gcp__auth_parse_token(resp->body, resp->body_len, &t, &pe) < 0) {
+        gcp__seterr(&e, pe.code, pe.code == GCP_ENOMEM ? 0 : (int)resp->status,
+                    "token endpoint: %s", pe.msg);
         goto fail;
     }
     if (a->token) {
         memset(a->token, 0, strlen(a->token));
         free(a->token);
     }
-    a->token = strdup(tok);
-    json_decref(root);
-    root = NULL;
-    if (!a->token) {
-        gcp__seterr(&e, GCP_ENOMEM, 0, "token endpoint: out of memory");
-        goto fail;
-    }
+    a->token = t.access_token; /* steals it */
+    exp_in = t.expires_in;
     {
         double now = now_s(a);
         double span = exp_in > REFRESH_EARLY_S ? (exp_in - REFRESH_EARLY_S) / 2 : 0;
@@ -264,7 +348,6 @@ static void on_token_resp(void *ud, const struct gcp_error *err, struct gcp__res
     fire_waiters(a, NULL);
     return;
 fail:
-    json_decref(root);
     if (a->n_waiters)
         fire_waiters(a, &e);
 }

@@ -105,6 +105,66 @@ int gcp__b64_decode(const char *in, size_t inlen, unsigned char **out, size_t *o
 /* The table implementation, for tests that compare it with the SSE4.2 one. */
 uint32_t gcp__crc32c_sw(uint32_t crc, const void *data, size_t len);
 
+/* ---- Parsers of answers from the network ----
+ * Pure functions of the body as received (bytes + length, not necessarily
+ * NUL-terminated; NULL or length 0 is an empty body), apart from the request
+ * that fetched it, so that tests/test_gcp_unit.c and the libFuzzer targets
+ * tests/fuzz/fuzz_gcp_*.c drive them directly. Each returns 0, GCP_EPROTO
+ * (the answer is malformed) or GCP_ENOMEM, and on failure says why in err
+ * (optional) without quoting the body. Strings in a result point into doc,
+ * the parsed JSON, which the result owns until its cleanup. Any thread. */
+struct json_t; /* jansson's json_t */
+struct gcp_pubsub_received;
+struct gcp_gcs_object;
+
+/* Pub/Sub :pull answer ({"receivedMessages":[{ackId, message{data,
+ * attributes, messageId, publishTime}, deliveryAttempt}]}); an empty body or
+ * {} is zero messages. Every message needs an ackId, a message object and
+ * base64 data (absent data is empty); message data is decoded into the
+ * result. */
+struct gcp__pull {
+    struct gcp_pubsub_received *msgs; /* n entries, NULL when n == 0 */
+    size_t n;
+    struct json_t *doc;
+};
+int gcp__pubsub_parse_pull(const char *body, size_t len, struct gcp__pull *out,
+                           struct gcp_error *err);
+/* Frees everything in p and zeroes it; a zeroed or failed result is fine. */
+void gcp__pubsub_pull_cleanup(struct gcp__pull *p);
+
+/* GCS object resource (objects.get, an upload's answer): needs a JSON object
+ * with a name; int64 fields as strings (or numbers), crc32c as base64 of 4
+ * big-endian bytes (has_crc32c only when it decodes). *doc owns the strings
+ * in o: release it with gcp__json_free. On failure *doc is NULL. */
+int gcp__gcs_parse_object(const char *body, size_t len, struct gcp_gcs_object *o,
+                          struct json_t **doc, struct gcp_error *err);
+void gcp__json_free(struct json_t *doc);
+
+/* An HTTP error answer: message and status string of a google.rpc.Status
+ * ({"error":{"code","message","status"}}), a GCS error (the same without
+ * status) or an OAuth error ({"error":"invalid_grant","error_description":
+ * ...}); else the first line of the body (at most 120 bytes, non-printable
+ * bytes as '?') as msg. Both outputs are always NUL-terminated strings,
+ * truncated to their sizes (which must be > 0). */
+void gcp__http_parse_error_body(const char *body, size_t len, char *msg, size_t msgsz, char *rpc,
+                                size_t rpcsz);
+
+/* A token answer from the metadata server or an OAuth token endpoint:
+ * {"access_token":"ya29...","expires_in":3599,"token_type":"Bearer"}.
+ * expires_in may be a number or a string, must be finite and > 0, and is
+ * capped at GCP__TOKEN_MAX_LIFE_S. The token must be 1..GCP__TOKEN_MAX
+ * visible ASCII bytes (it becomes a header line of at most 4096 bytes in
+ * http.c launch()); token_type, when present, must be Bearer (any case). */
+#define GCP__TOKEN_MAX        4000
+#define GCP__TOKEN_MAX_LIFE_S 86400.0
+struct gcp__token {
+    char *access_token; /* malloc'd; gcp__auth_token_cleanup wipes it */
+    double expires_in;  /* seconds, in (0, GCP__TOKEN_MAX_LIFE_S] */
+};
+int gcp__auth_parse_token(const char *body, size_t len, struct gcp__token *out,
+                          struct gcp_error *err);
+void gcp__auth_token_cleanup(struct gcp__token *t);
+
 /* Appends to a growable buffer. */
 struct gcp__buf {
     char *p;

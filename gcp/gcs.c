@@ -221,6 +221,29 @@ static int parse_object(json_t *j, struct gcp_gcs_object *o)
     return 0;
 }
 
+int gcp__gcs_parse_object(const char *body, size_t len, struct gcp_gcs_object *o, json_t **doc,
+                          struct gcp_error *err)
+{
+    json_t *root = json_loadb(body ? body : "", body ? len : 0, 0, NULL);
+
+    *doc = NULL;
+    if (parse_object(root, o) < 0) {
+        gcp__seterr(err, GCP_EPROTO, 0,
+                    !root                   ? "not JSON"
+                    : !json_is_object(root) ? "not a JSON object"
+                                            : "object resource has no name");
+        json_decref(root);
+        return GCP_EPROTO;
+    }
+    *doc = root;
+    return 0;
+}
+
+void gcp__json_free(json_t *doc)
+{
+    json_decref(doc);
+}
+
 static void proto_err(struct gcp_error *e, const char *method, const char *what, long status,
                       const char *why)
 {
@@ -281,10 +304,10 @@ static void on_simple(void *ud, const struct gcp_error *err, struct gcp__resp *r
     } else if (err) {
         op->obj_cb(op->ud, err, NULL);
     } else {
-        json_t *root = json_loadb(resp->body ? resp->body : "", resp->body_len, 0, NULL);
+        json_t *root;
         struct gcp_gcs_object o;
 
-        if (parse_object(root, &o) < 0) {
+        if (gcp__gcs_parse_object(resp->body, resp->body_len, &o, &root, NULL) < 0) {
             struct gcp_error e;
 
             proto_err(&e, op->method, op->what, resp->status, "response is not an object");
@@ -986,11 +1009,11 @@ static void delete_generation(struct gcp_gcs *g, const char *bucket, const char 
  * generation only) and reported as GCP_ECHECKSUM (reference §4.5 step 6). */
 static void up_done(struct up_op *op, struct gcp__resp *resp)
 {
-    json_t *root = json_loadb(resp->body ? resp->body : "", resp->body_len, 0, NULL);
+    json_t *root;
     struct gcp_gcs_object o;
     struct gcp_error e;
 
-    if (parse_object(root, &o) < 0) {
+    if (gcp__gcs_parse_object(resp->body, resp->body_len, &o, &root, NULL) < 0) {
         proto_err(&e, "upload", op->what, resp->status, "response is not an object resource");
         up_finish(op, &e, NULL);
     } else if (o.has_crc32c && o.crc32c != op->crc) {

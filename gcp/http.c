@@ -771,9 +771,9 @@ static int retry_allowed(enum gcp__retry pol, long status, const char *rpc, int 
 }
 
 /* Pulls message and status string out of a google.rpc.Status / GCS / OAuth
- * error body; falls back to the first line of a text body. */
-static void parse_error_body(const char *body, size_t len, char *msg, size_t msgsz, char *rpc,
-                             size_t rpcsz)
+ * error body; falls back to the first line of a text body (gcp_int.h). */
+void gcp__http_parse_error_body(const char *body, size_t len, char *msg, size_t msgsz, char *rpc,
+                                size_t rpcsz)
 {
     json_t *root, *e;
 
@@ -895,7 +895,7 @@ static void attempt_done(struct gcp__req *r, CURLcode rc)
         start_attempt(r);
         return;
     }
-    parse_error_body(r->rbody.p, r->rbody.len, msg, sizeof msg, rpc, sizeof rpc);
+    gcp__http_parse_error_body(r->rbody.p, r->rbody.len, msg, sizeof msg, rpc, sizeof rpc);
     if (can_retry && retry_allowed(r->retry, status, rpc, 0, 0)) {
         drop_easy(r);
         schedule_retry(r);

@@ -10,6 +10,7 @@
  * Loop thread only. */
 #include "gcp/pubsub.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,78 +184,120 @@ static void free_received(struct gcp_pubsub_received *m, size_t n)
     free(m);
 }
 
-static int parse_pull(json_t *root, struct gcp_pubsub_received **out, size_t *nout)
+/* One ReceivedMessage into m; strings borrowed from rm. */
+static int parse_received(json_t *rm, size_t i, struct gcp_pubsub_received *m,
+                          struct gcp_error *err)
 {
-    json_t *arr = json_object_get(root, "receivedMessages");
+    json_t *msg = json_object_get(rm, "message");
+    json_t *attrs = json_object_get(msg, "attributes");
+    const char *data = json_string_value(json_object_get(msg, "data"));
+    json_t *da = json_object_get(rm, "deliveryAttempt");
+
+    m->ack_id = json_string_value(json_object_get(rm, "ackId"));
+    m->message_id = json_string_value(json_object_get(msg, "messageId"));
+    m->publish_time = json_string_value(json_object_get(msg, "publishTime"));
+    /* 0 = unknown, also for a value no int holds or a negative one. */
+    if (json_is_integer(da) && json_integer_value(da) > 0 && json_integer_value(da) <= INT_MAX)
+        m->delivery_attempt = (int)json_integer_value(da);
+    if (!m->ack_id || !json_is_object(msg)) {
+        gcp__seterr(err, GCP_EPROTO, 0, "receivedMessages[%zu] has no %s", i,
+                    !m->ack_id ? "ackId" : "message object");
+        return GCP_EPROTO;
+    }
+    {
+        unsigned char *d = NULL;
+        size_t dl = 0;
+
+        if (gcp__b64_decode(data ? data : "", data ? strlen(data) : 0, &d, &dl) < 0) {
+            gcp__seterr(err, GCP_EPROTO, 0, "receivedMessages[%zu]: data is not base64", i);
+            return GCP_EPROTO;
+        }
+        m->data = d;
+        m->data_len = dl;
+    }
+    if (json_is_object(attrs) && json_object_size(attrs) > 0) {
+        struct gcp_pubsub_attr *a = calloc(json_object_size(attrs), sizeof *a);
+        const char *k;
+        json_t *v;
+        size_t j = 0;
+
+        if (!a) {
+            gcp__seterr(err, GCP_ENOMEM, 0, "out of memory");
+            return GCP_ENOMEM;
+        }
+        json_object_foreach(attrs, k, v)
+        {
+            a[j].key = k;
+            a[j].value = json_is_string(v) ? json_string_value(v) : "";
+            j++;
+        }
+        m->attrs = a;
+        m->n_attrs = j;
+    }
+    return 0;
+}
+
+int gcp__pubsub_parse_pull(const char *body, size_t len, struct gcp__pull *out,
+                           struct gcp_error *err)
+{
+    json_t *root, *arr;
     size_t i, n;
     struct gcp_pubsub_received *m;
+    int rc;
 
-    *out = NULL;
-    *nout = 0;
-    if (!arr || json_is_null(arr))
+    memset(out, 0, sizeof *out);
+    if (!body || len == 0)
         return 0;
-    if (!json_is_array(arr))
-        return -1;
+    root = json_loadb(body, len, 0, NULL);
+    if (!root) {
+        gcp__seterr(err, GCP_EPROTO, 0, "not JSON");
+        return GCP_EPROTO;
+    }
+    arr = json_object_get(root, "receivedMessages");
+    if (!arr || json_is_null(arr) || (json_is_array(arr) && json_array_size(arr) == 0)) {
+        out->doc = root;
+        return 0;
+    }
+    if (!json_is_array(arr)) {
+        gcp__seterr(err, GCP_EPROTO, 0, "receivedMessages is not an array");
+        json_decref(root);
+        return GCP_EPROTO;
+    }
     n = json_array_size(arr);
-    if (n == 0)
-        return 0;
     m = calloc(n, sizeof *m);
-    if (!m)
-        return -1;
+    if (!m) {
+        gcp__seterr(err, GCP_ENOMEM, 0, "out of memory");
+        json_decref(root);
+        return GCP_ENOMEM;
+    }
     for (i = 0; i < n; i++) {
-        json_t *rm = json_array_get(arr, i);
-        json_t *msg = json_object_get(rm, "message");
-        json_t *attrs = json_object_get(msg, "attributes");
-        const char *data = json_string_value(json_object_get(msg, "data"));
-        json_t *da = json_object_get(rm, "deliveryAttempt");
-
-        m[i].ack_id = json_string_value(json_object_get(rm, "ackId"));
-        m[i].message_id = json_string_value(json_object_get(msg, "messageId"));
-        m[i].publish_time = json_string_value(json_object_get(msg, "publishTime"));
-        m[i].delivery_attempt = json_is_integer(da) ? (int)json_integer_value(da) : 0;
-        if (!m[i].ack_id || !json_is_object(msg))
-            goto bad;
-        {
-            unsigned char *d = NULL;
-            size_t dl = 0;
-
-            if (gcp__b64_decode(data ? data : "", data ? strlen(data) : 0, &d, &dl) < 0)
-                goto bad;
-            m[i].data = d;
-            m[i].data_len = dl;
-        }
-        if (json_is_object(attrs) && json_object_size(attrs) > 0) {
-            struct gcp_pubsub_attr *a = calloc(json_object_size(attrs), sizeof *a);
-            const char *k;
-            json_t *v;
-            size_t j = 0;
-
-            if (!a)
-                goto bad;
-            json_object_foreach(attrs, k, v)
-            {
-                a[j].key = k;
-                a[j].value = json_is_string(v) ? json_string_value(v) : "";
-                j++;
-            }
-            m[i].attrs = a;
-            m[i].n_attrs = j;
+        rc = parse_received(json_array_get(arr, i), i, &m[i], err);
+        if (rc < 0) {
+            free_received(m, n);
+            json_decref(root);
+            return rc;
         }
     }
-    *out = m;
-    *nout = n;
+    out->msgs = m;
+    out->n = n;
+    out->doc = root;
     return 0;
-bad:
-    free_received(m, n);
-    return -1;
+}
+
+void gcp__pubsub_pull_cleanup(struct gcp__pull *p)
+{
+    if (!p)
+        return;
+    free_received(p->msgs, p->n);
+    json_decref(p->doc);
+    memset(p, 0, sizeof *p);
 }
 
 static void on_pull(void *ud, const struct gcp_error *err, struct gcp__resp *resp)
 {
     struct pull_op *op = ud;
-    struct gcp_pubsub_received *msgs = NULL;
-    size_t n = 0;
-    json_t *root = NULL;
+    struct gcp__pull pull;
+    struct gcp_error pe, e;
 
     if (err) {
         /* A client-side timeout on a long poll is just an empty pull. */
@@ -265,18 +308,14 @@ static void on_pull(void *ud, const struct gcp_error *err, struct gcp__resp *res
         free(op);
         return;
     }
-    if (resp->body && resp->body_len)
-        root = json_loadb(resp->body, resp->body_len, 0, NULL);
-    if ((resp->body_len && !root) || (root && parse_pull(root, &msgs, &n) < 0)) {
-        struct gcp_error e;
-
-        gcp__seterr(&e, GCP_EPROTO, (int)resp->status, "POST pull: malformed response body");
+    if (gcp__pubsub_parse_pull(resp->body, resp->body_len, &pull, &pe) < 0) {
+        gcp__seterr(&e, pe.code, (int)resp->status, "POST pull: %s%s",
+                    pe.code == GCP_EPROTO ? "malformed response body: " : "", pe.msg);
         op->cb(op->ud, &e, NULL, 0);
     } else {
-        op->cb(op->ud, NULL, msgs, n);
+        op->cb(op->ud, NULL, pull.msgs, pull.n);
     }
-    free_received(msgs, n);
-    json_decref(root);
+    gcp__pubsub_pull_cleanup(&pull);
     free(op);
 }
 

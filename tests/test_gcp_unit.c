@@ -1,7 +1,8 @@
 /* test_gcp_unit.c: CRC32C and base64, and the HTTP engine, GCS and Pub/Sub
  * clients against small in-test HTTP stand-ins that misbehave on purpose
  * (retries, non-retried 400/412, dropped connections, caps, timeouts,
- * cancel, CRC32C mismatch, batching). */
+ * cancel, CRC32C mismatch, batching), and the parsers of network answers
+ * fed real and malformed bodies directly. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -105,6 +106,503 @@ static void test_escape_segment(void **state)
     e = gcp__escape("foo??bar ~x");
     assert_string_equal(e, "foo%3F%3Fbar%20~x");
     free(e);
+}
+
+/* ---- parsers of network answers (gcp_int.h), fed the bytes directly ---- */
+
+/* The body without its NUL: the parsers must never read past len. */
+static char *unterminated(const char *s, size_t *len)
+{
+    char *p;
+
+    *len = strlen(s);
+    p = malloc(*len ? *len : 1);
+    assert_non_null(p);
+    memcpy(p, s, *len);
+    return p;
+}
+
+static int pull_of(const char *s, struct gcp__pull *p, struct gcp_error *e)
+{
+    size_t len;
+    char *b = unterminated(s, &len);
+    int rc;
+
+    memset(e, 0, sizeof *e);
+    rc = gcp__pubsub_parse_pull(b, len, p, e);
+    free(b);
+    return rc;
+}
+
+static void test_parse_pull(void **state)
+{
+    /* reference §2.4, as the emulator sends it, plus a message without data
+     * and deliveryAttempt (a subscription without a dead-letter policy). */
+    static const char body[] =
+        "{\n  \"receivedMessages\": [{\n"
+        "    \"ackId\": \"projects/test-proj/subscriptions/jobs-sub:1\",\n"
+        "    \"message\": {\"data\": \"aGVsbG8=\", \"attributes\": {\"k\": \"v\", \"n\": 3},\n"
+        "      \"messageId\": \"1\", \"publishTime\": \"2026-11-22T10:18:53.215Z\",\n"
+        "      \"orderingKey\": \"a\"},\n"
+        "    \"deliveryAttempt\": 1\n  }, {\n"
+        "    \"ackId\": \"projects/test-proj/subscriptions/jobs-sub:3\",\n"
+        "    \"message\": {\"attributes\": {\"only\": \"attrs\"}, \"messageId\": \"2\"}\n"
+        "  }]\n}";
+    struct gcp__pull p;
+    struct gcp_error e;
+    const struct gcp_pubsub_received *m;
+
+    (void)state;
+    assert_int_equal(pull_of(body, &p, &e), 0);
+    assert_int_equal(p.n, 2);
+    m = &p.msgs[0];
+    assert_string_equal(m->ack_id, "projects/test-proj/subscriptions/jobs-sub:1");
+    assert_string_equal(m->message_id, "1");
+    assert_string_equal(m->publish_time, "2026-11-22T10:18:53.215Z");
+    assert_int_equal(m->data_len, 5);
+    assert_memory_equal(m->data, "hello", 5);
+    assert_int_equal(m->delivery_attempt, 1);
+    assert_int_equal(m->n_attrs, 2);
+    assert_string_equal(m->attrs[0].key, "k");
+    assert_string_equal(m->attrs[0].value, "v");
+    assert_string_equal(m->attrs[1].key, "n");
+    assert_string_equal(m->attrs[1].value, ""); /* not a string: empty */
+    m = &p.msgs[1];
+    assert_string_equal(m->ack_id, "projects/test-proj/subscriptions/jobs-sub:3");
+    assert_int_equal(m->data_len, 0);
+    assert_null(m->publish_time);
+    assert_int_equal(m->delivery_attempt, 0);
+    assert_int_equal(m->n_attrs, 1);
+    assert_string_equal(m->attrs[0].value, "attrs");
+    gcp__pubsub_pull_cleanup(&p);
+    assert_null(p.msgs);
+    assert_int_equal(p.n, 0);
+    gcp__pubsub_pull_cleanup(&p); /* twice is fine */
+}
+
+static void test_parse_pull_empty(void **state)
+{
+    /* An empty long poll is "{}" (reference §2.4); curl may give no body. */
+    static const char *const empty[] = {"{}", "{\"receivedMessages\":[]}",
+                                        "{\"receivedMessages\":null}", " {} \n"};
+    struct gcp__pull p;
+    struct gcp_error e;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof empty / sizeof empty[0]; i++) {
+        assert_int_equal(pull_of(empty[i], &p, &e), 0);
+        assert_int_equal(p.n, 0);
+        assert_null(p.msgs);
+        gcp__pubsub_pull_cleanup(&p);
+    }
+    assert_int_equal(gcp__pubsub_parse_pull(NULL, 0, &p, &e), 0);
+    assert_int_equal(p.n, 0);
+    assert_int_equal(gcp__pubsub_parse_pull("{}", 0, &p, &e), 0);
+    assert_int_equal(p.n, 0);
+    gcp__pubsub_pull_cleanup(&p);
+}
+
+static void test_parse_pull_malformed(void **state)
+{
+    static const struct {
+        const char *body, *why;
+    } bad[] = {
+        {"{\"receivedMessages\":[{\"ackId\":\"a\",\"message\":{}}", "not JSON"},
+        {"<html>502 Bad Gateway</html>", "not JSON"},
+        {"{\"receivedMessages\":{\"ackId\":\"a\"}}", "receivedMessages is not an array"},
+        {"{\"receivedMessages\":\"x\"}", "receivedMessages is not an array"},
+        {"{\"receivedMessages\":[{\"message\":{\"data\":\"aGk=\"}}]}",
+         "receivedMessages[0] has no ackId"},
+        {"{\"receivedMessages\":[{\"ackId\":\"a\",\"message\":{}},{\"ackId\":7,\"message\":{}}]}",
+         "receivedMessages[1] has no ackId"},
+        {"{\"receivedMessages\":[{\"ackId\":\"a\"}]}", "receivedMessages[0] has no message object"},
+        {"{\"receivedMessages\":[{\"ackId\":\"a\",\"message\":\"aGk=\"}]}",
+         "receivedMessages[0] has no message object"},
+        {"{\"receivedMessages\":[1]}", "receivedMessages[0] has no ackId"},
+        {"{\"receivedMessages\":[{\"ackId\":\"a\",\"message\":{\"data\":\"a*b=\"}}]}",
+         "receivedMessages[0]: data is not base64"},
+        {"{\"receivedMessages\":[{\"ackId\":\"a\",\"message\":{\"data\":\"aGVsbG8=x\"}}]}",
+         "receivedMessages[0]: data is not base64"},
+        {"{\"receivedMessages\":[{\"ackId\":\"a\",\"message\":{\"data\":\"A\"}}]}",
+         "receivedMessages[0]: data is not base64"},
+    };
+    struct gcp__pull p;
+    struct gcp_error e;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(pull_of(bad[i].body, &p, &e), GCP_EPROTO);
+        assert_int_equal(e.code, GCP_EPROTO);
+        assert_string_equal(e.msg, bad[i].why);
+        assert_null(p.msgs);
+        assert_int_equal(p.n, 0);
+        assert_null(p.doc);
+        gcp__pubsub_pull_cleanup(&p);
+    }
+}
+
+static void test_parse_pull_delivery_attempt(void **state)
+{
+    static const struct {
+        const char *da;
+        int want;
+    } c[] = {{"1", 1},          {"5", 5},   {"2147483647", 2147483647},
+             {"2147483648", 0}, {"-1", 0},  {"-4294967295", 0},
+             {"4294967297", 0}, {"0", 0},   {"\"3\"", 0},
+             {"3.0", 0},        {"null", 0}};
+    char body[200];
+    struct gcp__pull p;
+    struct gcp_error e;
+    size_t i;
+
+    (void)state;
+    /* Out of range is unknown (0), never a wrapped or negative count. */
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+        snprintf(body, sizeof body,
+                 "{\"receivedMessages\":[{\"ackId\":\"a\",\"message\":{\"data\":\"aGk=\"},"
+                 "\"deliveryAttempt\":%s}]}",
+                 c[i].da);
+        assert_int_equal(pull_of(body, &p, &e), 0);
+        assert_int_equal(p.n, 1);
+        assert_int_equal(p.msgs[0].delivery_attempt, c[i].want);
+        gcp__pubsub_pull_cleanup(&p);
+    }
+}
+
+static int object_of(const char *s, struct gcp_gcs_object *o, struct json_t **doc,
+                     struct gcp_error *e)
+{
+    size_t len;
+    char *b = unterminated(s, &len);
+    int rc;
+
+    memset(e, 0, sizeof *e);
+    rc = gcp__gcs_parse_object(b, len, o, doc, e);
+    free(b);
+    return rc;
+}
+
+static void test_parse_object(void **state)
+{
+    /* objects.get as documented (reference §4.2). */
+    static const char body[] =
+        "{\n \"kind\": \"storage#object\",\n"
+        " \"id\": \"my-bucket/in/2024/file.csv/1700000000000001\",\n"
+        " \"selfLink\": "
+        "\"https://www.googleapis.com/storage/v1/b/my-bucket/o/in%2F2024%2Ffile.csv\",\n"
+        " \"name\": \"in/2024/file.csv\",\n \"bucket\": \"my-bucket\",\n"
+        " \"generation\": \"1700000000000001\",\n \"metageneration\": \"1\",\n"
+        " \"contentType\": \"text/csv\",\n \"storageClass\": \"STANDARD\",\n"
+        " \"size\": \"12345678901\",\n \"md5Hash\": \"XUFAKrxLKna5cZ2REBfFkg==\",\n"
+        " \"crc32c\": \"mnG7TA==\",\n \"etag\": \"CIGA\",\n"
+        " \"timeCreated\": \"2026-11-22T10:00:00.000Z\",\n"
+        " \"updated\": \"2026-11-22T10:00:00.000Z\",\n \"metadata\": {\"k\": \"v\"}\n}";
+    struct gcp_gcs_object o;
+    struct json_t *doc;
+    struct gcp_error e;
+
+    (void)state;
+    assert_int_equal(object_of(body, &o, &doc, &e), 0);
+    assert_non_null(doc);
+    assert_string_equal(o.name, "in/2024/file.csv");
+    assert_string_equal(o.bucket, "my-bucket");
+    assert_true(o.generation == 1700000000000001LL);
+    assert_true(o.metageneration == 1);
+    assert_true(o.size == 12345678901ULL);
+    assert_true(o.has_crc32c);
+    assert_int_equal(o.crc32c, 0x9A71BB4Cu);
+    assert_string_equal(o.md5_base64, "XUFAKrxLKna5cZ2REBfFkg==");
+    assert_string_equal(o.content_type, "text/csv");
+    assert_string_equal(o.updated, "2026-11-22T10:00:00.000Z");
+    gcp__json_free(doc);
+
+    /* int64 fields as JSON numbers, absent optional fields, a composite
+     * object without md5 and a crc32c that is not 4 bytes: no checksum. */
+    assert_int_equal(
+        object_of("{\"name\":\"o\",\"generation\":5,\"size\":7,\"crc32c\":\"AAAA\"}", &o, &doc, &e),
+        0);
+    assert_string_equal(o.name, "o");
+    assert_null(o.bucket);
+    assert_true(o.generation == 5);
+    assert_true(o.metageneration == 0);
+    assert_true(o.size == 7);
+    assert_false(o.has_crc32c);
+    assert_null(o.md5_base64);
+    assert_null(o.content_type);
+    gcp__json_free(doc);
+    assert_int_equal(object_of("{\"name\":\"o\",\"crc32c\":\"not base64!\"}", &o, &doc, &e), 0);
+    assert_false(o.has_crc32c);
+    gcp__json_free(doc);
+    gcp__json_free(NULL);
+}
+
+static void test_parse_object_malformed(void **state)
+{
+    static const struct {
+        const char *body, *why;
+    } bad[] = {
+        {"", "not JSON"},
+        {"{\"name\":\"o\"", "not JSON"},
+        {"Not Found", "not JSON"},
+        {"[{\"name\":\"o\"}]", "not a JSON object"},
+        {"{\"bucket\":\"b\",\"size\":\"3\"}", "object resource has no name"},
+        {"{\"name\":42}", "object resource has no name"},
+        {"{\"name\":null}", "object resource has no name"},
+        /* A GCS error body is not an object resource. */
+        {"{\"error\":{\"code\":404,\"message\":\"No such object: b/o\"}}",
+         "object resource has no name"},
+    };
+    struct gcp_gcs_object o;
+    struct json_t *doc = (struct json_t *)&o;
+    struct gcp_error e;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(object_of(bad[i].body, &o, &doc, &e), GCP_EPROTO);
+        assert_int_equal(e.code, GCP_EPROTO);
+        assert_string_equal(e.msg, bad[i].why);
+        assert_null(doc);
+    }
+    assert_int_equal(gcp__gcs_parse_object(NULL, 0, &o, &doc, NULL), GCP_EPROTO);
+    assert_null(doc);
+}
+
+struct errbody_case {
+    const char *body, *msg, *rpc;
+};
+
+static void check_error_bodies(const struct errbody_case *c, size_t n)
+{
+    size_t i, len;
+
+    for (i = 0; i < n; i++) {
+        char msg[160], rpc[48];
+        char *b = unterminated(c[i].body, &len);
+
+        memset(msg, 'x', sizeof msg);
+        memset(rpc, 'x', sizeof rpc);
+        gcp__http_parse_error_body(b, len, msg, sizeof msg, rpc, sizeof rpc);
+        free(b);
+        assert_string_equal(msg, c[i].msg);
+        assert_string_equal(rpc, c[i].rpc);
+    }
+}
+
+static void test_parse_error_body(void **state)
+{
+    static const struct errbody_case c[] = {
+        /* google.rpc.Status (reference §2.7), with details. */
+        {"{\"error\": {\"code\": 404, \"message\": \"Subscription does not exist\", \"status\": "
+         "\"NOT_FOUND\"}}",
+         "Subscription does not exist", "NOT_FOUND"},
+        {"{\"error\":{\"code\":409,\"message\":\"Topic already exists\",\"status\":"
+         "\"ALREADY_EXISTS\",\"details\":[{\"@type\":\"type.googleapis.com/"
+         "google.rpc.ErrorInfo\",\"reason\":\"r\",\"domain\":\"d\",\"metadata\":{}}]}}",
+         "Topic already exists", "ALREADY_EXISTS"},
+        /* GCS (reference §4.6, §4.9): no status string. */
+        {"{\"error\":{\"code\":412,\"message\":\"At least one of the pre-conditions you "
+         "specified did not hold.\",\n  \"errors\":[{\"message\":\"At least one of the "
+         "pre-conditions you specified did not hold.\",\n  \"domain\":\"global\",\"reason\":"
+         "\"conditionNotMet\",\"locationType\":\"header\",\"location\":\"If-Match\"}]}}",
+         "At least one of the pre-conditions you specified did not hold.", ""},
+        {"{\"error\":{\"code\":404,\"message\":\"The specified bucket does not exist.\"}}",
+         "The specified bucket does not exist.", ""},
+        /* OAuth token endpoint (reference §6.2). */
+        {"{\"error\":\"invalid_grant\",\"error_description\":\"Invalid JWT Signature.\"}",
+         "Invalid JWT Signature.", "invalid_grant"},
+        {"{\"error\":\"server_error\"}", "", "server_error"},
+        /* Text: the emulator's 404, a proxy's HTML page, a media download's
+         * text error: the first line only. */
+        {"Not Found", "Not Found", ""},
+        {"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n</html>", "<html>", ""},
+        {"No such object: b/in/x.wav\n", "No such object: b/in/x.wav", ""},
+        /* JSON without an error member, or with an empty one: its text. */
+        {"{\"foo\": 1}", "{\"foo\": 1}", ""},
+        {"{\"error\":{\"code\":500}}", "{\"error\":{\"code\":500}}", ""},
+        {"{\"error\":{\"message\":7,\"status\":[]}}", "{\"error\":{\"message\":7,\"status\":[]}}",
+         ""},
+        /* Non-printable bytes become '?'. */
+        {"bad\x01\xff\tgateway", "bad???gateway", ""},
+        {"", "", ""},
+        {"\n", "", ""},
+    };
+
+    (void)state;
+    check_error_bodies(c, sizeof c / sizeof c[0]);
+}
+
+static void test_parse_error_body_limits(void **state)
+{
+    char big[400], msg[160], rpc[48], small[8], tiny[1];
+    char json[600];
+
+    (void)state;
+    /* A long text line stops at 120 bytes. */
+    memset(big, 'a', sizeof big);
+    gcp__http_parse_error_body(big, sizeof big, msg, sizeof msg, rpc, sizeof rpc);
+    assert_int_equal(strlen(msg), 120);
+    assert_string_equal(rpc, "");
+    /* Small buffers truncate, always terminated. */
+    gcp__http_parse_error_body(big, sizeof big, small, sizeof small, tiny, sizeof tiny);
+    assert_string_equal(small, "aaaaaaa");
+    assert_string_equal(tiny, "");
+    snprintf(json, sizeof json, "{\"error\":{\"message\":\"%.300s\",\"status\":\"%.100s\"}}", big,
+             big);
+    gcp__http_parse_error_body(json, strlen(json), msg, sizeof msg, rpc, sizeof rpc);
+    assert_int_equal(strlen(msg), sizeof msg - 1);
+    assert_int_equal(strlen(rpc), sizeof rpc - 1);
+    gcp__http_parse_error_body(json, strlen(json), small, sizeof small, tiny, sizeof tiny);
+    assert_string_equal(small, "aaaaaaa");
+    assert_string_equal(tiny, "");
+    gcp__http_parse_error_body(NULL, 0, msg, sizeof msg, rpc, sizeof rpc);
+    assert_string_equal(msg, "");
+    assert_string_equal(rpc, "");
+}
+
+static int token_of(const char *s, struct gcp__token *t, struct gcp_error *e)
+{
+    size_t len;
+    char *b = unterminated(s, &len);
+    int rc;
+
+    memset(e, 0, sizeof *e);
+    rc = gcp__auth_parse_token(b, len, t, e);
+    free(b);
+    return rc;
+}
+
+static void test_parse_token(void **state)
+{
+    struct gcp__token t;
+    struct gcp_error e;
+
+    (void)state;
+    /* Metadata server and OAuth token endpoint (reference §6.1, §6.2). */
+    assert_int_equal(
+        token_of("{\"access_token\":\"ya29.c.b0Aaekm1K-x_y\",\"expires_in\":3599,\"token_type\":"
+                 "\"Bearer\"}",
+                 &t, &e),
+        0);
+    assert_string_equal(t.access_token, "ya29.c.b0Aaekm1K-x_y");
+    assert_true(t.expires_in == 3599.0);
+    gcp__auth_token_cleanup(&t);
+    assert_null(t.access_token);
+    gcp__auth_token_cleanup(&t);
+    /* expires_in may be a string; a fraction is kept. */
+    assert_int_equal(token_of("{\"token_type\":\"Bearer\",\"expires_in\":\"3599\",\"access_token\":"
+                              "\"ya29.x\"}",
+                              &t, &e),
+                     0);
+    assert_string_equal(t.access_token, "ya29.x");
+    assert_true(t.expires_in == 3599.0);
+    gcp__auth_token_cleanup(&t);
+    assert_int_equal(token_of("{\"access_token\":\"t\",\"expires_in\":0.5}", &t, &e), 0);
+    assert_true(t.expires_in == 0.5);
+    gcp__auth_token_cleanup(&t);
+    /* token_type in any case, or null; an absurd lifetime is capped. */
+    assert_int_equal(token_of("{\"access_token\":\"t\",\"expires_in\":\"3599\",\"token_type\":"
+                              "\"bearer\"}",
+                              &t, &e),
+                     0);
+    gcp__auth_token_cleanup(&t);
+    assert_int_equal(
+        token_of("{\"access_token\":\"t\",\"expires_in\":1e300,\"token_type\":null}", &t, &e), 0);
+    assert_true(t.expires_in == GCP__TOKEN_MAX_LIFE_S);
+    gcp__auth_token_cleanup(&t);
+}
+
+/* What fuzz_gcp_token found (corpus/fuzz_gcp_token/regress-nan-expiry):
+ * strtod reads "nan" out of a string expires_in, NaN passed "<= 0", and
+ * the token got a NaN expiry, so every later gcp_auth_token started a
+ * refresh ("inf" would have cached a token forever). Plus tokens that would
+ * break the Authorization header line. */
+static void test_parse_token_regressions(void **state)
+{
+    static const struct {
+        const char *body, *why;
+    } bad[] = {
+        {"{\"access_token\":\"ya29.x\",\"expires_in\":\"nanull0\"}",
+         "response has no access_token/expires_in"},
+        {"{\"access_token\":\"ya29.x\",\"expires_in\":\"nan\"}",
+         "response has no access_token/expires_in"},
+        {"{\"access_token\":\"ya29.x\",\"expires_in\":\"inf\"}",
+         "response has no access_token/expires_in"},
+        {"{\"access_token\":\"ya29.x\",\"expires_in\":\"1e400\"}",
+         "response has no access_token/expires_in"},
+        {"{\"access_token\":\"ya29.x\",\"expires_in\":\"3599s\"}",
+         "response has no access_token/expires_in"},
+        {"{\"access_token\":\"ya29.x\\r\\nX-Injected: 1\",\"expires_in\":3599}",
+         "access_token has a byte that is not visible ASCII"},
+        {"{\"access_token\":\"ya29 x\",\"expires_in\":3599}",
+         "access_token has a byte that is not visible ASCII"},
+        {"{\"access_token\":\"ya29.\\u00e9\",\"expires_in\":3599}",
+         "access_token has a byte that is not visible ASCII"},
+        {"{\"access_token\":\"ya29.x\",\"expires_in\":3599,\"token_type\":\"mac\"}",
+         "token_type is not Bearer"},
+        {"{\"access_token\":\"ya29.x\",\"expires_in\":3599,\"token_type\":\"Bearerx\"}",
+         "token_type is not Bearer"},
+        {"{\"access_token\":\"ya29.x\",\"expires_in\":3599,\"token_type\":1}",
+         "token_type is not Bearer"},
+    };
+    static const char pre[] = "{\"expires_in\":1,\"access_token\":\"";
+    struct gcp__token t;
+    struct gcp_error e;
+    char *big;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(token_of(bad[i].body, &t, &e), GCP_EPROTO);
+        assert_string_equal(e.msg, bad[i].why);
+        assert_null(t.access_token);
+    }
+    /* The longest token the engine's header line holds, and one more. */
+    big = malloc(sizeof pre + GCP__TOKEN_MAX + 8);
+    assert_non_null(big);
+    memcpy(big, pre, sizeof pre - 1);
+    memset(big + sizeof pre - 1, 'a', GCP__TOKEN_MAX);
+    memcpy(big + sizeof pre - 1 + GCP__TOKEN_MAX, "\"}", 3);
+    assert_int_equal(token_of(big, &t, &e), 0);
+    assert_int_equal(strlen(t.access_token), GCP__TOKEN_MAX);
+    gcp__auth_token_cleanup(&t);
+    memcpy(big + sizeof pre - 1 + GCP__TOKEN_MAX, "a\"}", 4);
+    assert_int_equal(token_of(big, &t, &e), GCP_EPROTO);
+    assert_string_equal(e.msg, "access_token is longer than 4000 bytes");
+    free(big);
+}
+
+static void test_parse_token_malformed(void **state)
+{
+    static const char *const bad[] = {
+        "",
+        "{",
+        "{}",
+        "[\"ya29.x\", 3599]",
+        "{\"error\":\"invalid_grant\",\"error_description\":\"Invalid JWT Signature.\"}",
+        "{\"expires_in\":3599,\"token_type\":\"Bearer\"}",
+        "{\"access_token\":\"\",\"expires_in\":3599}",
+        "{\"access_token\":42,\"expires_in\":3599}",
+        "{\"access_token\":\"ya29.x\"}",
+        "{\"access_token\":\"ya29.x\",\"expires_in\":0}",
+        "{\"access_token\":\"ya29.x\",\"expires_in\":-5}",
+        "{\"access_token\":\"ya29.x\",\"expires_in\":\"soon\"}",
+        "{\"access_token\":\"ya29.x\",\"expires_in\":null}",
+    };
+    struct gcp__token t;
+    struct gcp_error e;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(token_of(bad[i], &t, &e), GCP_EPROTO);
+        assert_int_equal(e.code, GCP_EPROTO);
+        assert_string_equal(e.msg, "response has no access_token/expires_in");
+        assert_null(t.access_token);
+    }
+    assert_int_equal(gcp__auth_parse_token(NULL, 0, &t, NULL), GCP_EPROTO);
 }
 
 /* ---- stand-in server with a scripted behaviour ---- */
@@ -843,6 +1341,17 @@ int main(void)
         cmocka_unit_test(test_crc32c_hw_matches_table),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_escape_segment),
+        cmocka_unit_test(test_parse_pull),
+        cmocka_unit_test(test_parse_pull_empty),
+        cmocka_unit_test(test_parse_pull_malformed),
+        cmocka_unit_test(test_parse_pull_delivery_attempt),
+        cmocka_unit_test(test_parse_object),
+        cmocka_unit_test(test_parse_object_malformed),
+        cmocka_unit_test(test_parse_error_body),
+        cmocka_unit_test(test_parse_error_body_limits),
+        cmocka_unit_test(test_parse_token),
+        cmocka_unit_test(test_parse_token_malformed),
+        cmocka_unit_test(test_parse_token_regressions),
         cmocka_unit_test_setup_teardown(test_retry_5xx_then_ok, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_retry_dropped_connections, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_retries_exhausted, env_setup, env_teardown),
