@@ -22,6 +22,8 @@ const char *audio_strerror(int code)
         return "invalid argument";
     case AUDIO_EINTERNAL:
         return "internal audio library error";
+    case AUDIO_EEMPTY:
+        return "empty audio";
     }
     return "unknown audio error";
 }
@@ -29,5 +31,5 @@ const char *audio_strerror(int code)
 int audio_error_is_permanent(int code)
 {
     return code == AUDIO_ENOTAUDIO || code == AUDIO_ECORRUPT || code == AUDIO_EUNSUPPORTED ||
-           code == AUDIO_ETOOBIG || code == AUDIO_EINVAL;
+           code == AUDIO_ETOOBIG || code == AUDIO_EINVAL || code == AUDIO_EEMPTY;
 }
