@@ -28,6 +28,7 @@ enum audio_errc {
     AUDIO_ETOOBIG = -1005,      /* input larger than a configured limit */
     AUDIO_EINVAL = -1006,       /* bad argument (spec, option value) */
     AUDIO_EINTERNAL = -1007,    /* a library failed unexpectedly */
+    AUDIO_EEMPTY = -1008,       /* valid input, but no output frame: never written out */
     AUDIO_ECANCELED = -1009     /* spec.cancel was set: stopped between two chunks */
 };
 
@@ -114,7 +115,10 @@ const char *audio_format_mime(enum audio_format f); /* e.g. "audio/flac" */
 
 /* One track through the chain, file to file. *res is zeroed first, so
  * audio_result_cleanup() is safe whatever the outcome. The output is written to
- * out_path only; on error out_path may hold garbage and the caller removes it. */
+ * out_path only; on error out_path may hold garbage and the caller removes it.
+ * Success means at least one output frame: an input of 0 frames, or one too
+ * short to make a frame at the output rate, fails with AUDIO_EEMPTY (a
+ * header-only WAV/Ogg or a 0-byte FLAC/MP3 is never a result). */
 int audio_chain_run_file(const char *in_path, const char *out_path, const struct audio_spec *spec,
                          struct audio_result *res, struct audio_error *err);
 

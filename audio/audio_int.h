@@ -73,9 +73,13 @@ int audio__opus_rate_ok(int rate);
 int audio__sf_configure_writer(SNDFILE *sf, const SF_INFO *info, enum audio_format f,
                                double vbr_quality, int bitrate_kbps, struct audio_error *err);
 
-/* Feature accumulator: peak, RMS, loudness, true peak. */
+/* Feature accumulator: peak, RMS, loudness, true peak. Any channel count up
+ * to AUDIO__MAX_CHANNELS, as long as channels x rate stays within
+ * AUDIO__FEATURES_MAX_CHANNEL_HZ (else AUDIO_EUNSUPPORTED). */
+#define AUDIO__FEATURES_MAX_CHANNEL_HZ (64 * 768000)
 struct audio__features;
-int audio__features_create(struct audio__features **out, int rate, int channels);
+int audio__features_create(struct audio__features **out, int rate, int channels,
+                           struct audio_error *err);
 void audio__features_add(struct audio__features *f, const float *buf, size_t frames);
 /* Returns malloc'ed JSON, NULL on ENOMEM. */
 char *audio__features_json(struct audio__features *f);

@@ -377,10 +377,8 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
     }
     if (orate != c.ii.samplerate && (rc = create_resampler(&c, spec->quality, err)))
         goto out;
-    if (spec->features && audio__features_create(&c.feat, orate, oc)) {
-        rc = audio__fail(err, AUDIO_ENOMEM, "out of memory");
+    if (spec->features && (rc = audio__features_create(&c.feat, orate, oc, err)))
         goto out;
-    }
 
     /* The header may lie or say nothing: the decoded stream is held to the
      * same bounds as the claim. */
@@ -433,6 +431,20 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
     }
     if (c.soxr && (rc = resample(&c, NULL, 0, err)))
         goto out;
+    /* No frame is no result: stored, a header-only WAV or Ogg file (or the
+     * 0 bytes libsndfile's FLAC and MP3 encoders leave) would count as done
+     * and be skipped on every rerun. Checked on the frames decoded, not on
+     * the header's claim (a streamed FLAC may claim 0 and hold audio). */
+    if (c.out_frames == 0) {
+        if (c.in_frames == 0)
+            rc = audio__fail(err, AUDIO_EEMPTY, "empty audio: the input holds 0 frames");
+        else
+            rc = audio__fail(err, AUDIO_EEMPTY,
+                             "empty audio: %lld input %s at %d Hz give%s no output frame at %d Hz",
+                             (long long)c.in_frames, c.in_frames == 1 ? "frame" : "frames",
+                             c.ii.samplerate, c.in_frames == 1 ? "s" : "", orate);
+        goto out;
+    }
     int cerr = sf_close(c.out);
     c.out = NULL;
     if (cerr) {

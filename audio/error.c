@@ -24,6 +24,8 @@ const char *audio_strerror(int code)
         return "internal audio library error";
     case AUDIO_ECANCELED:
         return "canceled";
+    case AUDIO_EEMPTY:
+        return "empty audio";
     }
     return "unknown audio error";
 }
@@ -31,5 +33,5 @@ const char *audio_strerror(int code)
 int audio_error_is_permanent(int code)
 {
     return code == AUDIO_ENOTAUDIO || code == AUDIO_ECORRUPT || code == AUDIO_EUNSUPPORTED ||
-           code == AUDIO_ETOOBIG || code == AUDIO_EINVAL;
+           code == AUDIO_ETOOBIG || code == AUDIO_EINVAL || code == AUDIO_EEMPTY;
 }

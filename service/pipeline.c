@@ -422,6 +422,8 @@ static void work_done(struct svc_pool_job *j, int status)
         const char *msg = it->aerr.msg[0] ? it->aerr.msg : audio_strerror(it->arc);
         if (it->arc == AUDIO_ETOOBIG)
             finish(it, SVC_DISP_DEAD, "too_big", SVC_EAUDIO, "%s", msg);
+        else if (it->arc == AUDIO_EEMPTY) /* nothing to upload: out_path is dropped */
+            finish(it, SVC_DISP_DEAD, "empty_audio", SVC_EAUDIO, "%s", msg);
         else if (audio_error_is_permanent(it->arc))
             finish(it, SVC_DISP_DEAD, "bad_audio", SVC_EAUDIO, "%s", msg);
         else

@@ -28,7 +28,7 @@ if(TARGET PkgConfig::CMOCKA AND TARGET wiggly_test_pubsub AND TARGET wiggly_test
   target_compile_definitions(wiggly_test_svc_it PUBLIC WIGGLY_BIN="$<TARGET_FILE:wiggly>")
   target_link_libraries(wiggly_test_svc_it PUBLIC wiggly_test_svc wiggly_test_pubsub
     wiggly_test_gcs wiggly_gcp wiggly_audio wiggly_options PkgConfig::CURL Libev::libev)
-  foreach(t chain ops limits)
+  foreach(t chain ops audio limits)
     add_executable(it_service_${t} it_service_${t}.c)
     target_link_libraries(it_service_${t} PRIVATE wiggly_test_svc_it PkgConfig::CMOCKA
       PkgConfig::JANSSON PkgConfig::CURL)
@@ -38,6 +38,8 @@ if(TARGET PkgConfig::CMOCKA AND TARGET wiggly_test_pubsub AND TARGET wiggly_test
       SKIP_RETURN_CODE 77)
   endforeach()
   target_link_libraries(it_service_limits PRIVATE wiggly_audio_testutil)
+  # Empty results and 65-channel features; test audio made with libsndfile.
+  target_link_libraries(it_service_audio PRIVATE wiggly_audio_testutil PkgConfig::SNDFILE)
 endif()
 
 # The verbs answer --help and refuse bad usage with exit code 2.

@@ -1,6 +1,7 @@
 /* test_audio.c: the audio engine, measured on decoded output: resampling
  * quality, channel ops, encoder round trips, bad input, memory and file
- * paths, features and the generator. */
+ * paths, features (also on more than 64 channels), empty results and the
+ * generator. */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -863,6 +864,145 @@ static void test_features(void **state)
     free(in);
 }
 
+/* Features on more than libebur128's 64 channels per state: checked
+ * against figures computed from the samples (audio_testutil.c). 64 is one
+ * state, 65 and 129 need two and three. */
+static void check_wide_features(int channels)
+{
+    const int rate = 48000;
+    float *x = audio_test_wide_sine(channels, rate);
+    assert_non_null(x);
+    size_t len;
+    void *in = audio_test_wav_float(x, rate, channels, rate, &len);
+    free(x);
+    struct audio_spec spec = {
+        .format = AUDIO_FMT_WAV, .sample = AUDIO_FLOAT, .vbr_quality = -1, .features = 1};
+    struct audio_test_pcm pcm;
+    struct audio_result res;
+    run_decode(in, len, &spec, &pcm, &res);
+    assert_int_equal(pcm.channels, channels);
+    assert_int_equal(pcm.frames, rate);
+    struct audio_test_pcm src;
+    assert_int_equal(audio_test_decode_mem(in, len, &src), 0);
+    char why[256];
+    printf("# %d channels: %s\n", channels, res.features_json);
+    if (audio_test_check_wide_features(res.features_json, &src, why, sizeof(why)) != 0)
+        fail_msg("%d channels: %s", channels, why);
+    audio_test_pcm_free(&src);
+    audio_test_pcm_free(&pcm);
+    audio_result_cleanup(&res);
+    free(in);
+}
+
+static void test_features_many_channels(void **state)
+{
+    (void)state;
+    check_wide_features(64);
+    check_wide_features(65);
+    check_wide_features(129);
+    /* Bounded like before: libebur128 keeps 400 ms of each channel, so
+     * channels x rate is capped (64 x 768 kHz), a permanent refusal. */
+    size_t len;
+    float x[65 * 16] = {0};
+    void *in = audio_test_wav_float(x, 16, 65, 768000, &len);
+    struct audio_spec spec = {.format = AUDIO_FMT_WAV, .vbr_quality = -1, .features = 1};
+    expect_error(in, len, &spec, AUDIO_EUNSUPPORTED,
+                 "unsupported: features on 65 channels at 768000 Hz");
+    assert_true(audio_error_is_permanent(AUDIO_EUNSUPPORTED));
+    free(in);
+}
+
+/* --- empty results ------------------------------------------------------- */
+
+/* in (an input with no frame, or too few for one output frame at rate):
+ * AUDIO_EEMPTY with msg for every output format, with and without
+ * features, memory to memory (nothing returned) and file to file (nothing
+ * counted as a result). */
+static void expect_empty(const char *in_path, int rate, const char *msg)
+{
+    static const enum audio_format fmts[] = {AUDIO_FMT_WAV, AUDIO_FMT_FLAC, AUDIO_FMT_OGG,
+                                             AUDIO_FMT_OPUS, AUDIO_FMT_MP3};
+    size_t len;
+    void *in = audio_test_slurp(in_path, &len);
+    assert_non_null(in);
+    assert_true(len > 0); /* a header: not the 0-byte "not an audio file" case */
+    for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++)
+        for (int feat = 0; feat < 2; feat++) {
+            struct audio_spec spec = {
+                .format = fmts[i], .rate = rate, .vbr_quality = -1, .features = feat};
+            printf("# %s -> %s%s\n", in_path, audio_format_name(fmts[i]),
+                   feat ? " + features" : "");
+            expect_error(in, len, &spec, AUDIO_EEMPTY, msg);
+            struct audio_result res;
+            struct audio_error err = {0};
+            const char *out = tmp_path("empty-out");
+            assert_int_equal(audio_chain_run_file(in_path, out, &spec, &res, &err), AUDIO_EEMPTY);
+            assert_int_equal(err.code, AUDIO_EEMPTY);
+            assert_non_null(strstr(err.msg, msg));
+            assert_int_equal(res.out.frames, 0);
+            assert_null(res.features_json);
+            unlink(out); /* the caller's job after a failure */
+        }
+    free(in);
+}
+
+static void test_empty_audio(void **state)
+{
+    (void)state;
+    char wav0[320], flac0[320], ogg0[320], one[320], two[320], three[320];
+    const float x[3] = {0.5f, -0.5f, 0.25f};
+    snprintf(wav0, sizeof(wav0), "%s", tmp_path("zero.wav"));
+    snprintf(flac0, sizeof(flac0), "%s", tmp_path("zero.flac"));
+    snprintf(ogg0, sizeof(ogg0), "%s", tmp_path("zero.ogg"));
+    snprintf(one, sizeof(one), "%s", tmp_path("one.wav"));
+    snprintf(two, sizeof(two), "%s", tmp_path("two.wav"));
+    snprintf(three, sizeof(three), "%s", tmp_path("three.wav"));
+    assert_int_equal(audio_test_sf_write(wav0, SF_FORMAT_WAV | SF_FORMAT_PCM_16, NULL, 0, 2, 48000),
+                     0);
+    assert_int_equal(audio_test_sf_write(ogg0, SF_FORMAT_OGG | SF_FORMAT_VORBIS, NULL, 0, 1, 44100),
+                     0);
+    size_t len;
+    void *flac = audio_test_flac_empty(44100, 2, &len);
+    assert_int_equal(audio_test_spit(flac0, flac, len), 0);
+    free(flac);
+    assert_int_equal(audio_test_sf_write(one, SF_FORMAT_WAV | SF_FORMAT_PCM_16, x, 1, 1, 48000), 0);
+    assert_int_equal(audio_test_sf_write(two, SF_FORMAT_WAV | SF_FORMAT_PCM_16, x, 2, 1, 48000), 0);
+    assert_int_equal(audio_test_sf_write(three, SF_FORMAT_WAV | SF_FORMAT_PCM_16, x, 3, 1, 48000),
+                     0);
+    /* Real audio files, as libsndfile sees them: 0 frames. */
+    struct audio_info info;
+    struct audio_error err = {0};
+    assert_int_equal(audio_probe_file(wav0, &info, &err), 0);
+    assert_int_equal(info.frames, 0);
+    assert_int_equal(audio_probe_file(flac0, &info, &err), 0);
+    assert_int_equal(info.format, AUDIO_FMT_FLAC);
+    assert_int_equal(info.frames, -1); /* STREAMINFO's 0 samples mean "unknown" */
+    assert_int_equal(audio_probe_file(ogg0, &info, &err), 0);
+    assert_int_equal(info.format, AUDIO_FMT_OGG);
+
+    expect_empty(wav0, 0, "empty audio: the input holds 0 frames");
+    expect_empty(flac0, 0, "empty audio: the input holds 0 frames");
+    expect_empty(ogg0, 0, "empty audio: the input holds 0 frames");
+    expect_empty(one, 8000,
+                 "empty audio: 1 input frame at 48000 Hz gives no output frame at 8000 Hz");
+    expect_empty(two, 8000,
+                 "empty audio: 2 input frames at 48000 Hz give no output frame at 8000 Hz");
+    expect_empty(one, 16000, "gives no output frame at 16000 Hz");
+    /* The boundary: 3 frames at 48 kHz make one at 8 kHz, a result. */
+    struct audio_spec spec = {.format = AUDIO_FMT_WAV, .rate = 8000, .vbr_quality = -1};
+    struct audio_result res;
+    const char *out = tmp_path("three-out.wav");
+    assert_int_equal(audio_chain_run_file(three, out, &spec, &res, &err), 0);
+    assert_int_equal(res.out.frames, 1);
+    struct audio_test_pcm p;
+    assert_int_equal(audio_test_decode_file(out, &p), 0);
+    assert_int_equal(p.frames, 1);
+    audio_test_pcm_free(&p);
+
+    assert_true(audio_error_is_permanent(AUDIO_EEMPTY));
+    assert_string_equal(audio_strerror(AUDIO_EEMPTY), "empty audio");
+}
+
 static void test_generator(void **state)
 {
     (void)state;
@@ -1026,6 +1166,8 @@ int main(void)
         cmocka_unit_test(test_audio_bomb),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_features),
+        cmocka_unit_test(test_features_many_channels),
+        cmocka_unit_test(test_empty_audio),
         cmocka_unit_test(test_generator),
         cmocka_unit_test(test_decode_aiff),
         cmocka_unit_test(test_threads),

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 
 #include <cmocka.h>
+#include <sndfile.h>
 
 #include "tests/support/audio_testutil.h"
 
@@ -185,6 +186,62 @@ static void test_failures(void **state)
     assert_non_null(strstr(err_text, "unsupported: 44100 Hz in Opus"));
 }
 
+/* No frame out, whatever the format: exit 1 with the reason, and neither
+ * OUT nor the features file is left behind (a 0-byte or header-only OUT
+ * would read as done). */
+static void test_empty_output(void **state)
+{
+    (void)state;
+    static const char *const exts[] = {"wav", "flac", "ogg", "opus", "mp3"};
+    const char *zero = path("zero.wav"), *one = path("one.wav"), *json = path("empty.json");
+    const float x[1] = {0.5f};
+    assert_int_equal(audio_test_sf_write(zero, SF_FORMAT_WAV | SF_FORMAT_PCM_16, NULL, 0, 2, 44100),
+                     0);
+    assert_int_equal(audio_test_sf_write(one, SF_FORMAT_WAV | SF_FORMAT_PCM_16, x, 1, 1, 48000), 0);
+    for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "empty.%s", exts[i]);
+        const char *out = path(name);
+        assert_int_equal(run("process", zero, out, "--features", json, NULL), 1);
+        assert_non_null(strstr(err_text, "zero.wav: empty audio: the input holds 0 frames"));
+        assert_true(strchr(err_text, '\n')[1] == 0);
+        assert_string_equal(out_text, "");
+        assert_int_equal(access(out, F_OK), -1);
+        assert_int_equal(access(json, F_OK), -1);
+        assert_int_equal(run("process", one, out, "--rate", "8000", NULL), 1);
+        assert_non_null(strstr(
+            err_text, "empty audio: 1 input frame at 48000 Hz gives no output frame at 8000 Hz"));
+        assert_int_equal(access(out, F_OK), -1);
+    }
+}
+
+/* Features beyond libebur128's 64 channels per state, checked against
+ * figures computed from the input (audio_testutil.c). */
+static void test_features_65_channels(void **state)
+{
+    (void)state;
+    const char *in = path("c65.wav"), *out = path("c65-out.wav"), *json = path("c65.json");
+    float *x = audio_test_wide_sine(65, 48000);
+    assert_non_null(x);
+    assert_int_equal(
+        audio_test_sf_write(in, SF_FORMAT_WAVEX | SF_FORMAT_FLOAT, x, 48000, 65, 48000), 0);
+    free(x);
+    assert_int_equal(run("process", in, out, "--features", json, NULL), 0);
+    assert_non_null(strstr(out_text, "48000 Hz 65 ch 1.000 s (wav)"));
+    char j[1024], why[256];
+    read_text(json, j, sizeof(j));
+    printf("# %s\n", j);
+    struct audio_test_pcm src, o;
+    assert_int_equal(audio_test_decode_file(in, &src), 0);
+    if (audio_test_check_wide_features(j, &src, why, sizeof(why)) != 0)
+        fail_msg("%s", why);
+    audio_test_pcm_free(&src);
+    assert_int_equal(audio_test_decode_file(out, &o), 0);
+    assert_int_equal(o.channels, 65);
+    assert_int_equal(o.frames, 48000);
+    audio_test_pcm_free(&o);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -212,10 +269,9 @@ int main(int argc, char **argv)
     }
     wiggly = argv[1];
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_help),
-        cmocka_unit_test(test_gen_then_process),
-        cmocka_unit_test(test_usage_errors),
-        cmocka_unit_test(test_failures),
+        cmocka_unit_test(test_help),         cmocka_unit_test(test_gen_then_process),
+        cmocka_unit_test(test_usage_errors), cmocka_unit_test(test_failures),
+        cmocka_unit_test(test_empty_output), cmocka_unit_test(test_features_65_channels),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -330,6 +330,70 @@ static void test_binary_with_stdin(void **state)
     assert_int_equal(WEXITSTATUS(status), 2);
 }
 
+/* Inputs that give no output frame (0 frames; 1 frame at 44.1 kHz is none
+ * at 16 kHz), through the real binary: failed with reason empty_audio, no
+ * output or features file written, no temporary file left. */
+static void test_empty_audio(void **state)
+{
+    char cfgpath[512], cmd[2048], p[512];
+    FILE *f;
+    int status;
+    char *out;
+    (void)state;
+    path_of(p, sizeof(p), "in", "empty0", ".wav");
+    assert_int_equal(svc_test_write_wav(p, 44100, 2, 0.0, 440.0), 0);
+    path_of(p, sizeof(p), "in", "one", ".wav");
+    assert_int_equal(svc_test_write_wav(p, 44100, 1, 1.0 / 44100, 440.0), 0);
+    snprintf(p, sizeof(p), "%s/tmp-empty", root);
+    assert_int_equal(mkdir(p, 0777), 0);
+    snprintf(cfgpath, sizeof(cfgpath), "%s/empty.json", root);
+    f = fopen(cfgpath, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "{\"job\":\"empty-test\",\"events\":{\"file\":\"-\"},"
+            "\"input\":{\"location\":\"file://%s/in/\",\"suffix\":\".wav\"},"
+            "\"output\":{\"location\":\"file://%s/out-empty/\",\"suffix\":\".mp3\"},"
+            "\"steps\":{\"channels\":\"mono\",\"rate\":16000,\"format\":\"mp3\"},"
+            "\"features\":{\"enabled\":true,\"location\":\"file://%s/feat-empty/\"},"
+            "\"runtime\":{\"workers\":2,\"max_attempts\":3,\"temp_dir\":\"%s\"},"
+            "\"listen\":\"\"}\n",
+            root, root, root, p);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd),
+             "printf 'empty0\\none\\n' | %s run -c %s > %s/empty-summary.txt 2> %s/empty-log.txt",
+             WIGGLY_BIN, cfgpath, root, root);
+    status = system(cmd);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 1);
+    snprintf(p, sizeof(p), "%s/empty-summary.txt", root);
+    out = svc_test_read_file(p, NULL);
+    assert_non_null(out);
+    printf("%s", out);
+    assert_non_null(strstr(out, "0 processed"));
+    assert_non_null(strstr(out, "2 failed"));
+    assert_non_null(
+        strstr(out, "failed empty0 [empty_audio] empty audio: the input holds 0 frames"));
+    assert_non_null(strstr(out, "failed one [empty_audio] empty audio: 1 input frame at 44100 Hz "
+                                "gives no output frame at 16000 Hz"));
+    free(out);
+    /* Permanent: one attempt each, never retried. */
+    snprintf(p, sizeof(p), "%s/empty-log.txt", root);
+    out = svc_test_read_file(p, NULL);
+    assert_non_null(out);
+    assert_null(strstr(out, "retrying"));
+    free(out);
+    path_of(p, sizeof(p), "out-empty", "empty0", ".mp3");
+    assert_int_equal(access(p, F_OK), -1);
+    path_of(p, sizeof(p), "out-empty", "one", ".mp3");
+    assert_int_equal(access(p, F_OK), -1);
+    path_of(p, sizeof(p), "feat-empty", "empty0", ".json");
+    assert_int_equal(access(p, F_OK), -1);
+    path_of(p, sizeof(p), "feat-empty", "one", ".json");
+    assert_int_equal(access(p, F_OK), -1);
+    snprintf(p, sizeof(p), "%s/tmp-empty", root);
+    assert_int_equal(svc_test_count_files(p), 0);
+}
+
 static void test_many_bad_ids(void **state)
 {
     /* 50000 IDs that all fail before any storage call: each finishes inside
@@ -363,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_rerun_skips_then_force),
         cmocka_unit_test(test_binary_with_stdin),
         cmocka_unit_test(test_missing_input_directory),
+        cmocka_unit_test(test_empty_audio),
         cmocka_unit_test(test_many_bad_ids),
     };
     int rc;

@@ -53,8 +53,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             die("mono output has more than one channel", NULL);
         if (spec.features && !res.features_json)
             die("features requested but none produced", NULL);
+        if (res.out.frames <= 0)
+            die("success without an output frame", NULL);
     } else {
-        if (rc > AUDIO_ENOMEM || rc < AUDIO_EINTERNAL)
+        if (rc > AUDIO_ENOMEM || rc < AUDIO_EEMPTY)
             die("unknown error code", err.msg);
         if (err.code != rc || !err.msg[0])
             die("error without matching code or message", err.msg);

@@ -153,6 +153,42 @@ void *audio_test_wav_float(const float *x, int64_t frames, int channels, int rat
     return b;
 }
 
+int audio_test_sf_write(const char *path, int sf_format, const float *x, int64_t frames,
+                        int channels, int rate)
+{
+    SF_INFO info;
+    memset(&info, 0, sizeof(info));
+    info.samplerate = rate;
+    info.channels = channels;
+    info.format = sf_format;
+    SNDFILE *sf = sf_open(path, SFM_WRITE, &info);
+    if (!sf)
+        return -1;
+    int ok = frames == 0 || sf_writef_float(sf, x, (sf_count_t)frames) == (sf_count_t)frames;
+    return sf_close(sf) == 0 && ok ? 0 : -1;
+}
+
+void *audio_test_flac_empty(int rate, int channels, size_t *len)
+{
+    /* "fLaC", then a metadata block header (last block, type 0 STREAMINFO,
+     * 34 bytes): block sizes 4096/4096, frame sizes unknown (0), then 64
+     * bits of rate (20), channels - 1 (3), bits per sample - 1 (5) and
+     * total samples (36) = 0, then an MD5 of zeros (unset). */
+    unsigned char *b = calloc(1, 42);
+    if (!b)
+        return NULL;
+    memcpy(b, "fLaC", 4);
+    b[4] = 0x80;
+    b[7] = 34;
+    b[8] = 0x10;
+    b[10] = 0x10;
+    uint64_t v = (uint64_t)rate << 44 | (uint64_t)(channels - 1) << 41 | (uint64_t)(16 - 1) << 36;
+    for (int i = 0; i < 8; i++)
+        b[18 + i] = (unsigned char)(v >> (56 - 8 * i));
+    *len = 42;
+    return b;
+}
+
 /* Solves the 4x4 system a x = y in place (Gaussian elimination with
  * partial pivoting). */
 static void solve4(double a[4][4], double y[4])
@@ -281,4 +317,68 @@ int audio_test_json_number(const char *json, const char *key, double *v)
     char *end;
     *v = strtod(p, &end);
     return end == p ? -1 : 0;
+}
+
+float *audio_test_wide_sine(int channels, int rate)
+{
+    float *x = malloc((size_t)rate * (size_t)channels * sizeof(float));
+    if (!x)
+        return NULL;
+    for (int c = 0; c < channels; c++) {
+        double a = c == channels - 1 ? 0.9 : 0.05 + 0.4 * (double)((c * 7) % 13) / 12.0;
+        for (int i = 0; i < rate; i++)
+            x[(size_t)i * (size_t)channels + (size_t)c] =
+                (float)(a * sin(2 * TU_PI * 997.0 * i / rate + TU_PI * (c % 2)));
+    }
+    return x;
+}
+
+static int near(const char *json, const char *key, double want, double tol, char *why, size_t cap)
+{
+    double v;
+    if (audio_test_json_number(json, key, &v) != 0) {
+        snprintf(why, cap, "%s missing", key);
+        return -1;
+    }
+    if (fabs(v - want) > tol) {
+        snprintf(why, cap, "%s is %.4f, computed %.4f (tolerance %.4f)", key, v, want, tol);
+        return -1;
+    }
+    return 0;
+}
+
+int audio_test_check_wide_features(const char *json, const struct audio_test_pcm *p, char *why,
+                                   size_t cap)
+{
+    int ch = p->channels;
+    double *z = calloc((size_t)ch, sizeof(double)), peak = 0, sum = 0, amp = 0;
+    if (!z || ch < 6 || !json) {
+        free(z);
+        snprintf(why, cap, "no JSON, or fewer than 6 channels");
+        return -1;
+    }
+    for (int64_t i = 0; i < p->frames; i++)
+        for (int c = 0; c < ch; c++) {
+            double v = p->x[i * ch + c];
+            z[c] += v * v;
+            if (fabs(v) > peak)
+                peak = fabs(v);
+        }
+    for (int c = 0; c < ch; c++) {
+        sum += z[c];
+        z[c] /= (double)p->frames;
+        if (sqrt(2 * z[c]) > amp)
+            amp = sqrt(2 * z[c]);
+    }
+    double lufs = 10 * log10(z[0] + z[1] + z[2] + 1.41 * (z[4] + z[5]));
+    free(z);
+    if (near(json, "frames", (double)p->frames, 0, why, cap) ||
+        near(json, "channels", ch, 0, why, cap) ||
+        near(json, "sample_rate", p->rate, 0, why, cap) ||
+        near(json, "peak_dbfs", 20 * log10(peak), 0.002, why, cap) ||
+        near(json, "rms_dbfs", 10 * log10(sum / ((double)p->frames * ch)), 0.002, why, cap) ||
+        near(json, "true_peak_dbfs", 20 * log10(amp), 0.05, why, cap) ||
+        near(json, "loudness_lufs", lufs, 0.01, why, cap))
+        return -1;
+    return 0;
 }
