@@ -29,7 +29,7 @@ enum gcp_errc {
 struct gcp_error {
     int code;        /* enum gcp_errc */
     int http_status; /* 0 when no response */
-    char msg[256];
+    char msg[1024];
 };
 
 const char *gcp_strerror(int code);

@@ -685,6 +685,7 @@ struct dl_op {
     uint64_t got, max_bytes;
     uint32_t crc;
     int ranged;
+    int write_errno; /* why the file sink failed (ENOSPC, EFBIG, EIO) */
 };
 
 static int dl_sink(void *ud, const void *data, size_t len)
@@ -702,8 +703,10 @@ static int dl_sink(void *ud, const void *data, size_t len)
 
             if (w < 0 && errno == EINTR)
                 continue;
-            if (w <= 0)
+            if (w <= 0) {
+                op->write_errno = w < 0 ? errno : EIO;
                 return GCP_EIO;
+            }
             p += w;
             left -= (size_t)w;
         }
@@ -746,6 +749,7 @@ static void dl_reset(void *ud)
     op->got = 0;
     op->crc = 0;
     op->mem.len = 0;
+    op->write_errno = 0;
     if (op->fd >= 0)
         make_empty(op->fd);
 }
@@ -804,6 +808,12 @@ static void on_download(void *ud, const struct gcp_error *err, struct gcp__resp 
     char gen[32], mgen[32], ctype[128], slen[32];
     struct gcp_error e;
 
+    if (err && err->code == GCP_EIO && op->write_errno) { /* say why, not just "local i/o" */
+        gcp__seterr(&e, GCP_EIO, err->http_status, "GET %s: cannot write %s: %s", op->what,
+                    op->path, strerror(op->write_errno));
+        dl_finish(op, &e, NULL);
+        return;
+    }
     if (err) {
         dl_finish(op, err, NULL);
         return;

@@ -413,9 +413,9 @@ static void hook_finish(void *ctx, struct svc_item *it)
         } else if (attempt >= s->cfg->runtime.max_attempts) {
             char prev[sizeof(it->err.msg)];
             snprintf(prev, sizeof(prev), "%s", it->err.msg);
-            snprintf(it->err.msg, sizeof(it->err.msg), "attempt %d of %d failed (%.20s): %.180s",
-                     attempt, s->cfg->runtime.max_attempts, it->reason ? it->reason : "transient",
-                     prev);
+            svc_error_set(&it->err, it->err.code, "attempt %d of %d failed (%.20s): %s", attempt,
+                          s->cfg->runtime.max_attempts, it->reason ? it->reason : "transient",
+                          prev);
             dead_letter(s, it, "max_attempts");
         } else {
             int d = backoff_s(attempt);

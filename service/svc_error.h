@@ -23,7 +23,7 @@ enum svc_errc {
 
 struct svc_error {
     int code;
-    char msg[256];
+    char msg[1024];
 };
 
 const char *svc_strerror(int code);

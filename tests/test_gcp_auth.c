@@ -191,7 +191,7 @@ static int teardown(void **state)
 struct tok {
     int calls, code;
     char token[64];
-    char msg[256];
+    char msg[1024];
 };
 
 static void on_tok(void *ud, const struct gcp_error *err, const char *token)
@@ -266,7 +266,7 @@ static void test_key_jwt_claims(void **state)
 
 struct done {
     int calls, code;
-    char msg[256];
+    char msg[1024];
 };
 
 static void on_done(void *ud, const struct gcp_error *err)

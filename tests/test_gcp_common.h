@@ -111,7 +111,7 @@ static inline int ctx_teardown(void **state)
 /* The result of one GCS call, copied out of its callback. */
 struct res {
     int calls, code, status;
-    char msg[256];
+    char msg[1024];
     int has_obj;
     char name[256];
     int64_t generation;

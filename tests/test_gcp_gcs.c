@@ -2,7 +2,9 @@
  * for the executable, found through STORAGE_EMULATOR_HOST like in
  * production). Every test uses its own bucket. */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -563,6 +565,45 @@ static void test_burst_queues_for_connections(void **state)
     assert_int_equal(tgcs_stop_status(&e), 0);
 }
 
+/* Issue 11.6: a download that cannot be written (disk full) says why, not
+ * only "local i/o error". RLIMIT_FSIZE makes write() fail with EFBIG the way
+ * a full disk makes it fail with ENOSPC; the emulator, another process,
+ * is not affected. */
+static void test_download_write_error_says_why(void **state)
+{
+    struct ctx *c = *state;
+    unsigned char *data = random_bytes(64 * 1024, 7);
+    char path[] = "/tmp/wiggly-dl-XXXXXX";
+    struct res up, df = {0};
+    struct rlimit old, low;
+    void (*old_sig)(int);
+    int fd;
+
+    NEED_EMULATOR(state, "wiggly-gcs-emulator is not available");
+    make_bucket(c, "wiggly-full");
+    up = put(c, "wiggly-full", "big.bin", data, 64 * 1024, 0, 0);
+    assert_int_equal(up.code, 0);
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    low = old;
+    low.rlim_cur = 4096;
+    old_sig = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &low), 0);
+    assert_int_equal(gcp_gcs_download_file(c->g, "wiggly-full", "big.bin", path, NULL, on_obj, &df),
+                     0);
+    assert_int_equal(wait_res(c, &df), 0);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, old_sig);
+    printf("# %s\n", df.msg);
+    assert_int_equal(df.code, GCP_EIO);
+    assert_non_null(strstr(df.msg, path));
+    assert_non_null(strstr(df.msg, strerror(EFBIG)));
+    unlink(path);
+    free(data);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -584,6 +625,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_copy, setup, ctx_teardown),
         cmocka_unit_test_setup_teardown(test_download_detects_corruption, setup, ctx_teardown),
         cmocka_unit_test_setup_teardown(test_burst_queues_for_connections, setup, ctx_teardown),
+        cmocka_unit_test_setup_teardown(test_download_write_error_says_why, setup, ctx_teardown),
     };
     return run_suite("gcp_gcs", tests, sizeof tests / sizeof tests[0], group_setup, group_teardown);
 }

@@ -35,7 +35,7 @@ static int setup(void **state)
 struct done {
     int calls;
     int code;
-    char msg[256];
+    char msg[1024];
 };
 
 static void on_psdone(void *ud, const struct gcp_error *err)

@@ -28,7 +28,7 @@ struct res {
     int called, code, exists, is_temp;
     uint64_t size;
     char path[512];
-    char msg[256];
+    char msg[1024];
 };
 
 static void note(struct res *r, const struct svc_error *e)
