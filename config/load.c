@@ -5,8 +5,9 @@
  * semantic error (unknown key, wrong type, bad value, missing key) is reported
  * as "file:line:col: message" too. String values go through ${VAR} and
  * ${VAR:-default} substitution before they are validated. Every value is
- * checked here, once, so the service can trust the struct. No globals, no
- * locks: thread-safe. */
+ * checked here, once, so the service can trust the struct; locations only
+ * for their generic syntax (see normalize_location): the storage schemes
+ * check the rest. No globals, no locks: thread-safe. */
 #include "config/config.h"
 
 #include <ctype.h>
@@ -199,80 +200,30 @@ static int check_resource(const char *s, const char *kind, char *why, size_t n)
     return 0;
 }
 
-/* Bucket names: 3..63 characters (up to 222 with dots, 63 per dot-separated
- * part), lowercase letters, digits, '-', '_' and '.', starting and ending
- * with a letter or digit, not starting with "goog". */
-static int check_bucket(const char *b, size_t len, char *why, size_t n)
-{
-    int dots = memchr(b, '.', len) != NULL;
-    if (len < 3 || len > (dots ? 222u : 63u)) {
-        snprintf(why, n, "bucket name must be 3 to %d characters", dots ? 222 : 63);
-        return -1;
-    }
-    for (size_t i = 0; i < len; i++) {
-        char ch = b[i];
-        if (!(islower((unsigned char)ch) || isdigit((unsigned char)ch) || ch == '-' || ch == '_' ||
-              ch == '.')) {
-            snprintf(why, n,
-                     "bucket name may only contain lowercase letters, digits, '-', '_' "
-                     "and '.'");
-            return -1;
-        }
-    }
-    if (!isalnum((unsigned char)b[0]) || !isalnum((unsigned char)b[len - 1])) {
-        snprintf(why, n, "bucket name must start and end with a letter or digit");
-        return -1;
-    }
-    if (len >= 4 && memcmp(b, "goog", 4) == 0) {
-        snprintf(why, n, "bucket name must not start with \"goog\"");
-        return -1;
-    }
-    size_t part = 0;
-    for (size_t i = 0; i <= len; i++) {
-        if (i == len || b[i] == '.') {
-            if (part == 0 || part > 63) {
-                snprintf(why, n,
-                         "each dot-separated part of a bucket name must be 1 to 63 "
-                         "characters");
-                return -1;
-            }
-            part = 0;
-        } else {
-            part++;
-        }
-    }
-    return 0;
-}
-
-/* gs://bucket/prefix or file:///abs/dir; a '/' is appended if missing. */
+/* SCHEME://AUTHORITY/PATH, checked only for the syntax every storage scheme
+ * shares; a '/' is appended if missing. Which schemes exist and their own
+ * rules (GCS bucket names, file:// absolute paths, name lengths) belong to
+ * the service's storage schemes (service/storage_gs.c, storage_file.c),
+ * which check a job's locations when it starts (svc_roots_validate):
+ * config/ does not depend on service/. The schemes named in the message
+ * are examples. */
 static int normalize_location(char **loc, char *why, size_t n)
 {
-    const char *s = *loc;
+    const char *s = *loc, *p = s, *path;
     if (has_control(s) || strchr(s, '?') || strchr(s, '#')) {
         snprintf(why, n, "must not contain control characters, '?' or '#'");
         return -1;
     }
-    if (strncmp(s, "gs://", 5) == 0) {
-        const char *b = s + 5;
-        const char *slash = strchr(b, '/');
-        size_t blen = slash ? (size_t)(slash - b) : strlen(b);
-        if (check_bucket(b, blen, why, n) < 0)
-            return -1;
-        if (slash && slash[1] && bad_segments(slash + 1)) {
-            snprintf(why, n, "prefix must not contain empty, \".\" or \"..\" segments");
-            return -1;
-        }
-    } else if (strncmp(s, "file://", 7) == 0) {
-        if (s[7] != '/') {
-            snprintf(why, n, "a file location must be an absolute path: file:///abs/dir/");
-            return -1;
-        }
-        if (s[8] && bad_segments(s + 8)) {
-            snprintf(why, n, "path must not contain empty, \".\" or \"..\" segments");
-            return -1;
-        }
-    } else {
+    while ((*p >= 'a' && *p <= 'z') ||
+           (p > s && ((*p >= '0' && *p <= '9') || (*p && strchr("+-.", *p)))))
+        p++;
+    if (p == s || strncmp(p, "://", 3) != 0) {
         snprintf(why, n, "must start with gs://bucket/ or file:///");
+        return -1;
+    }
+    path = strchr(p + 3, '/');
+    if (path && path[1] && bad_segments(path + 1)) {
+        snprintf(why, n, "path must not contain empty, \".\" or \"..\" segments");
         return -1;
     }
     size_t len = strlen(s);

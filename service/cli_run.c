@@ -13,6 +13,7 @@
 #include "gcp/http.h"
 #include "service/cli.h"
 #include "service/log.h"
+#include "service/roots.h"
 #include "service/run.h"
 
 static void run_usage(FILE *f)
@@ -50,6 +51,7 @@ int cli_run(int argc, char **argv)
     enum svc_log_format lf;
     struct cfg_job *cfg = NULL;
     struct cfg_error cerr = {0};
+    struct svc_error verr = {0};
     struct svc_run_opts o;
     int batch;
 
@@ -92,6 +94,12 @@ int cli_run(int argc, char **argv)
 
     if (cfg_load(config, &cfg, &cerr) != 0) {
         fprintf(stderr, "wiggly run: %s\n", cerr.msg[0] ? cerr.msg : cfg_strerror(cerr.code));
+        gcp_http_global_cleanup();
+        return 2;
+    }
+    if (svc_roots_validate(cfg, &verr) != 0) { /* each location's scheme rules */
+        fprintf(stderr, "wiggly run: %s: %s\n", config, verr.msg);
+        cfg_job_destroy(cfg);
         gcp_http_global_cleanup();
         return 2;
     }

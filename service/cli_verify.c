@@ -21,6 +21,7 @@
 #include "gcp/gcs.h"
 #include "gcp/pubsub.h"
 #include "service/cli.h"
+#include "service/roots.h"
 #include "service/storage.h"
 #include "service/sync.h"
 
@@ -278,6 +279,12 @@ int cli_verify(int argc, char **argv)
     json_object_seed(0);
     if (cfg_load(config, &cfg, &cerr) != 0) {
         fprintf(stderr, "wiggly verify: %s\n", cerr.msg);
+        gcp_http_global_cleanup();
+        return 1;
+    }
+    if (svc_roots_validate(cfg, &err) != 0) { /* each location's scheme rules */
+        fprintf(stderr, "wiggly verify: %s: %s\n", config, err.msg);
+        cfg_job_destroy(cfg);
         gcp_http_global_cleanup();
         return 1;
     }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "service/roots.h"
 #include "service/storage.h"
 
 struct svc_pipeline {
@@ -186,14 +187,8 @@ struct svc_pipeline *svc_pipeline_create(const struct svc_pipeline_opts *o, stru
         svc_error_set(err, SVC_EINVAL, "pipeline: missing storage, pool, config or finish hook");
         return NULL;
     }
-    if (svc_url_kind(cfg->input.location) == SVC_URL_BAD ||
-        svc_url_kind(cfg->output.location) == SVC_URL_BAD) {
-        svc_error_set(err, SVC_EINVAL,
-                      "input and output locations must be gs://bucket/prefix/ or "
-                      "file:///abs/dir/ (got '%s' and '%s')",
-                      cfg->input.location, cfg->output.location);
+    if (svc_roots_validate(cfg, err) != 0) /* each location's scheme rules */
         return NULL;
-    }
     pl = calloc(1, sizeof(*pl));
     if (!pl) {
         svc_error_set(err, SVC_ENOMEM, "out of memory");
@@ -606,6 +601,7 @@ void svc_pipeline_cancel(struct svc_pipeline *pl, struct svc_item *it)
 void svc_pipeline_start(struct svc_pipeline *pl, struct svc_item *it)
 {
     char why[256];
+    struct svc_error nerr;
     const struct cfg_job *cfg = pl->cfg;
     it->pl = pl;
     it->finished = 0;
@@ -648,6 +644,11 @@ void svc_pipeline_start(struct svc_pipeline *pl, struct svc_item *it)
                             it->msg.element, cfg->features.suffix ? cfg->features.suffix : ".json");
     if (!it->in_url || !it->out_url || (cfg->features.enabled && !it->feat_url)) {
         finish(it, SVC_DISP_RETRY, "internal", SVC_ENOMEM, "out of memory");
+        return;
+    }
+    if (svc_storage_check_name(it->in_url, &nerr) || svc_storage_check_name(it->out_url, &nerr) ||
+        (it->feat_url && svc_storage_check_name(it->feat_url, &nerr))) {
+        finish(it, SVC_DISP_DEAD, "bad_element", SVC_EINVAL, "%s", nerr.msg); /* too long */
         return;
     }
     hold(it);

@@ -1,7 +1,7 @@
 /* roots.c: the job's buckets and input directory exist (see roots.h). One
  * round stats every distinct root through storage.c (a bucket GET for
  * gs://, stat(2) for file://) and reports once all have answered. Loop
- * thread only. */
+ * thread only, except svc_roots_validate (pure). */
 #include "service/roots.h"
 
 #include <stdio.h>
@@ -38,23 +38,17 @@ struct svc_roots {
     char missing[1200];
 };
 
-/* The root of a location: gs://bucket/ for gs://, the location itself (a
- * directory: config/load.c ends every location with '/') for file://. */
-static void add_root(struct svc_roots *r, const char *loc, const char *what)
+/* The root of a location (svc_storage_root): its bucket, or the directory
+ * itself (config/load.c ends every location with '/'). A root that a write
+ * creates (a file:// output directory) is left out unless always is set
+ * (the input's must exist, or every track is "missing"). */
+static void add_root(struct svc_roots *r, const char *loc, const char *what, int always)
 {
-    char root[1024], bucket[256];
-    const char *name;
-    if (!loc || r->n >= ROOTS_MAX)
+    char root[1024];
+    int made_by_put;
+    if (!loc || r->n >= ROOTS_MAX || svc_storage_root(loc, root, sizeof(root), &made_by_put) != 0 ||
+        (made_by_put && !always))
         return;
-    if (svc_url_kind(loc) == SVC_URL_GS) {
-        if (svc_url_gs_split(loc, bucket, &name) != 0)
-            return;
-        snprintf(root, sizeof(root), "gs://%s/", bucket);
-    } else if (svc_url_kind(loc) == SVC_URL_FILE) {
-        snprintf(root, sizeof(root), "%s", loc);
-    } else {
-        return;
-    }
     for (int i = 0; i < r->n; i++)
         if (!strcmp(r->roots[i].loc, root))
             return;
@@ -62,6 +56,18 @@ static void add_root(struct svc_roots *r, const char *loc, const char *what)
     r->roots[r->n].what = what;
     snprintf(r->roots[r->n].loc, sizeof(r->roots[r->n].loc), "%s", root);
     r->n++;
+}
+
+int svc_roots_validate(const struct cfg_job *cfg, struct svc_error *err)
+{
+    const char *locs[][2] = {{"input.location", cfg->input.location},
+                             {"output.location", cfg->output.location},
+                             {"features.location", cfg->features.location}};
+    struct svc_error e;
+    for (size_t i = 0; i < sizeof(locs) / sizeof(locs[0]); i++)
+        if (locs[i][1] && svc_storage_check_location(locs[i][1], &e) != 0)
+            return svc_error_set(err, e.code, "\"%s\": \"%s\" %s", locs[i][0], locs[i][1], e.msg);
+    return 0;
 }
 
 static void on_again(struct ev_loop *loop, ev_timer *w, int revents)
@@ -84,11 +90,10 @@ struct svc_roots *svc_roots_create(struct ev_loop *loop, struct svc_storage *st,
     r->recheck_s = recheck_s;
     r->cb = cb;
     r->ud = ud;
-    add_root(r, cfg->input.location, "input.location");
-    if (svc_url_kind(cfg->output.location) == SVC_URL_GS)
-        add_root(r, cfg->output.location, "output.location");
-    if (cfg->features.enabled && svc_url_kind(cfg->features.location) == SVC_URL_GS)
-        add_root(r, cfg->features.location, "features.location");
+    add_root(r, cfg->input.location, "input.location", 1);
+    add_root(r, cfg->output.location, "output.location", 0);
+    if (cfg->features.enabled)
+        add_root(r, cfg->features.location, "features.location", 0);
     ev_timer_init(&r->again, on_again, recheck_s > 0 ? recheck_s : 1, 0);
     r->again.data = r;
     return r;

@@ -13,10 +13,19 @@
 #ifndef WIGGLY_SERVICE_ROOTS_H
 #define WIGGLY_SERVICE_ROOTS_H
 
+#include "service/svc_error.h"
+
 struct ev_loop;
 struct cfg_job;
 struct svc_storage;
 struct svc_roots;
+
+/* Whether every location of the job (input, output, features) is valid for
+ * its scheme (svc_storage_check_location): config/ checks only the syntax
+ * common to all schemes. 0, or SVC_EINVAL with err->msg like config's
+ * errors: "input.location": "gs://x/" bucket name must be 3 to 63
+ * characters. Pure; call it right after loading the config. */
+int svc_roots_validate(const struct cfg_job *cfg, struct svc_error *err);
 
 /* ok: 1 when no root is known to be missing. */
 typedef void (*svc_roots_cb)(void *ud, int ok);

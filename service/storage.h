@@ -1,15 +1,16 @@
 /* storage.h: object locations gs://bucket/name and file:///abs/path behind
  * one asynchronous interface on the loop, so the pipeline has one code path.
  *
- * gs:// goes through gcp_gcs (curl multi on the loop). file:// runs the
- * system calls at once and delivers the result from an ev_idle watcher.
- * Every call invokes its callback exactly once and never from inside the
- * call itself (also on bad arguments). Writes never leave a partial object
- * under its final name: GCS uploads are atomic; file:// writes go to a
- * temporary file in the same directory, then link() (create-only) or
- * rename() (overwrite).
- * Threading: loop thread only. Arguments are copied; data handed to a
- * callback is borrowed. */
+ * Each scheme is one file behind a table of operations (storage_int.h):
+ * gs:// (storage_gs.c) goes through gcp_gcs (curl multi on the loop);
+ * file:// (storage_file.c) runs the system calls at once and delivers the
+ * result from an ev_idle watcher. Every call invokes its callback exactly
+ * once and never from inside the call itself (also on bad arguments).
+ * Writes never leave a partial object under its final name: GCS uploads are
+ * atomic; file:// writes go to a temporary file in the same directory, then
+ * link() (create-only) or rename() (overwrite).
+ * Threading: loop thread only, except the pure check functions (any
+ * thread). Arguments are copied; data handed to a callback is borrowed. */
 #ifndef WIGGLY_SERVICE_STORAGE_H
 #define WIGGLY_SERVICE_STORAGE_H
 
@@ -22,13 +23,32 @@ struct ev_loop;
 struct gcp_gcs;
 struct svc_storage;
 
-enum svc_url_kind { SVC_URL_BAD = 0, SVC_URL_FILE, SVC_URL_GS };
-/* Classify a location or object URL; file:// needs an absolute path and gs://
- * a bucket. */
+/* SVC_URL_OTHER: a scheme of the table that callers need not tell apart. */
+enum svc_url_kind { SVC_URL_BAD = 0, SVC_URL_FILE, SVC_URL_GS, SVC_URL_OTHER };
+/* Classify a location or object URL by its scheme; file:// needs an
+ * absolute path and gs:// a bucket. */
 enum svc_url_kind svc_url_kind(const char *url);
 /* Split gs://bucket/name; returns 0 or SVC_EINVAL. bucket gets at most 222
  * characters plus NUL; *name points into url. */
 int svc_url_gs_split(const char *url, char bucket[256], const char **name);
+
+/* Whether a job's location (as config/ normalised it: SCHEME://.../) is
+ * one the storage serves: its scheme is in the table and the scheme's own
+ * rules hold (GCS bucket names, file:// absolute paths and NAME_MAX). 0, or
+ * SVC_EINVAL with the reason in err->msg, e.g. "bucket name must be 3 to
+ * 63 characters". config/ checks only the syntax common to every scheme;
+ * whoever starts a job checks its locations here (svc_roots_validate). */
+int svc_storage_check_location(const char *location, struct svc_error *err);
+/* Whether an object URL fits its scheme's limits: a GCS object name of at
+ * most 1024 bytes; file:// path segments of at most NAME_MAX bytes and a
+ * path shorter than PATH_MAX. 0, or SVC_EINVAL with the reason. A URL that
+ * fails here fails every operation with SVC_EINVAL. */
+int svc_storage_check_name(const char *url, struct svc_error *err);
+/* The root of a location, what must exist before the job can work there:
+ * gs://bucket/ for gs://bucket/prefix/, the directory itself for file://.
+ * *made_by_put: 1 when writing an object creates it (file:// directories),
+ * 0 when it must exist beforehand (a bucket). 0, or SVC_EINVAL. */
+int svc_storage_root(const char *location, char *root, size_t n, int *made_by_put);
 
 /* gcs may be NULL when only file:// is used (gs:// calls then fail with
  * SVC_EINVAL). */
@@ -63,6 +83,8 @@ void svc_storage_put_file(struct svc_storage *st, const char *url, const char *p
 void svc_storage_put_mem(struct svc_storage *st, const char *url, const void *data, size_t len,
                          const char *content_type, int create_only, svc_storage_done_cb cb,
                          void *ud);
+/* Removes the object; err SVC_ENOTFOUND when there is none. */
+void svc_storage_delete(struct svc_storage *st, const char *url, svc_storage_done_cb cb, void *ud);
 /* Calls outstanding (for draining). */
 size_t svc_storage_pending(const struct svc_storage *st);
 

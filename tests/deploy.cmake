@@ -25,7 +25,7 @@ set_tests_properties(deploy_dockerfile PROPERTIES TIMEOUT 60 LABELS deploy)
 # The shipped job configs load with the real config loader and match what
 # the manifests assume (temp dir, grace, port, name).
 add_executable(test_deploy_configs test_deploy_configs.c)
-target_link_libraries(test_deploy_configs PRIVATE wiggly_config wiggly_options)
+target_link_libraries(test_deploy_configs PRIVATE wiggly_service wiggly_options)
 file(GLOB WIGGLY_DEPLOY_CONFIGS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/k8s/overlays/*/job.json)
 add_test(NAME deploy_configs COMMAND test_deploy_configs
   ${PROJECT_SOURCE_DIR}/k8s/base/job.json ${WIGGLY_DEPLOY_CONFIGS})

@@ -1,6 +1,7 @@
 /* test_deploy_configs.c: every job config the deployment ships (k8s/base,
  * k8s/overlays/ *, and whatever `wiggly new` writes) loads with the real
- * config loader, and agrees with what the Kubernetes manifests assume: the
+ * config loader (and its locations pass their storage scheme's rules, as at
+ * `wiggly run`), and agrees with what the Kubernetes manifests assume: the
  * job name is the overlay's directory name, temporary files go to /tmp (the
  * emptyDir), the shutdown grace fits the pod's 120 s termination grace, and
  * health/metrics listen on port 8080 (the probes' port).
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "service/roots.h"
 
 /* "k8s/overlays/NAME/job.json" -> NAME; other paths give NULL. */
 static const char *overlay_name(const char *path, char *buf, size_t size)
@@ -29,11 +31,16 @@ static int check(const char *path)
 {
     struct cfg_job *job = NULL;
     struct cfg_error err;
+    struct svc_error verr;
     if (cfg_load(path, &job, &err) != 0) {
         fprintf(stderr, "FAIL %s\n", err.msg);
         return 1;
     }
     int bad = 0;
+    if (svc_roots_validate(job, &verr) != 0) { /* each location's scheme rules, as `run` checks */
+        fprintf(stderr, "FAIL %s: %s\n", path, verr.msg);
+        bad = 1;
+    }
     char name[128];
     const char *want = overlay_name(path, name, sizeof(name));
     if (want && strcmp(job->name, want) != 0) {

@@ -235,6 +235,41 @@ static void test_missing_input_directory(void **state)
     assert_int_not_equal(stat(p, &sb), 0);
 }
 
+/* A bucket name GCS would refuse is a config error at start (issue 10.3:
+ * the gs:// scheme checks it, no longer config/): `run` exits 2 and
+ * `verify` 1, both with the scheme's text, before any request. */
+static void test_bad_bucket_name(void **state)
+{
+    static const struct {
+        const char *verb;
+        int exit_code;
+    } runs[] = {{"run", 2}, {"verify", 1}};
+    char cfgpath[512], text[512], cmd[2048], errpath[512];
+    (void)state;
+    snprintf(cfgpath, sizeof(cfgpath), "%s/bucket.json", root);
+    snprintf(errpath, sizeof(errpath), "%s/bucket-err.txt", root);
+    snprintf(text, sizeof(text),
+             "{\"job\":\"bucket\",\"events\":{\"file\":\"-\"},"
+             "\"input\":{\"location\":\"gs://My_Bucket/in/\"},"
+             "\"output\":{\"location\":\"file:///nonexistent/out/\"},\"listen\":\"\"}\n");
+    assert_int_equal(svc_test_write_file(cfgpath, text, strlen(text)), 0);
+    for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+        char *out;
+        int status;
+        snprintf(cmd, sizeof(cmd), "%s %s -c %s > /dev/null 2> %s", WIGGLY_BIN, runs[i].verb,
+                 cfgpath, errpath);
+        status = system(cmd);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), runs[i].exit_code);
+        out = svc_test_read_file(errpath, NULL);
+        assert_non_null(out);
+        if (!strstr(out, "\"input.location\": \"gs://My_Bucket/in/\" bucket name may only "
+                         "contain lowercase letters"))
+            fail_msg("wiggly %s: %s", runs[i].verb, out);
+        free(out);
+    }
+}
+
 static void test_binary_with_stdin(void **state)
 {
     /* `wiggly run -c JOB --ids -` with IDs on stdin: a real process. */
@@ -427,6 +462,7 @@ int main(void)
         cmocka_unit_test(test_rerun_skips_then_force),
         cmocka_unit_test(test_binary_with_stdin),
         cmocka_unit_test(test_missing_input_directory),
+        cmocka_unit_test(test_bad_bucket_name),
         cmocka_unit_test(test_empty_audio),
         cmocka_unit_test(test_many_bad_ids),
     };

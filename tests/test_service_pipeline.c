@@ -75,6 +75,7 @@ static int n_finished;
 static enum svc_disp last_disp;
 static enum svc_outcome last_outcome;
 static char last_reason[32];
+static char last_msg[1024];
 
 /* Keeps the runner's reference: the test inspects the item afterwards. */
 static void on_finish(void *ctx, struct svc_item *it)
@@ -84,6 +85,7 @@ static void on_finish(void *ctx, struct svc_item *it)
     last_disp = it->disp;
     last_outcome = it->outcome;
     snprintf(last_reason, sizeof(last_reason), "%s", it->reason ? it->reason : "");
+    snprintf(last_msg, sizeof(last_msg), "%s", it->err.msg);
 }
 
 static void on_wait(struct ev_loop *loop, ev_timer *w, int revents)
@@ -131,20 +133,23 @@ struct fixture {
     struct svc_pipeline *pl;
 };
 
-static void fixture_up(struct fixture *f)
+/* in and out: the input and output locations; NULL for file:// under root. */
+static void fixture_up_at(struct fixture *f, const char *in, const char *out)
 {
-    char text[2048];
+    char text[2048], in_loc[600], out_loc[600];
     struct cfg_error cerr = {0};
     struct svc_error err = {0};
+    snprintf(in_loc, sizeof(in_loc), in ? "%s" : "file://%s/in/", in ? in : root);
+    snprintf(out_loc, sizeof(out_loc), out ? "%s" : "file://%s/out/", out ? out : root);
     snprintf(text, sizeof(text),
              "{\"job\":\"pl-test\",\"events\":{\"file\":\"%s/ids.txt\"},"
-             "\"input\":{\"location\":\"file://%s/in/\",\"suffix\":\".wav\"},"
-             "\"output\":{\"location\":\"file://%s/out/\",\"suffix\":\".flac\"},"
+             "\"input\":{\"location\":\"%s\",\"suffix\":\".wav\"},"
+             "\"output\":{\"location\":\"%s\",\"suffix\":\".flac\"},"
              "\"steps\":{\"channels\":\"mono\",\"rate\":16000,\"quality\":\"very-high\","
              "\"format\":\"flac\"},"
              "\"runtime\":{\"workers\":1,\"message_timeout_s\":1,\"temp_dir\":\"%s\"},"
              "\"listen\":\"\"}",
-             root, root, root, root);
+             root, in_loc, out_loc, root);
     memset(f, 0, sizeof(*f));
     if (cfg_load_string(text, "pl-test.json", &f->cfg, &cerr) != 0)
         fail_msg("config: %s", cerr.msg);
@@ -165,6 +170,11 @@ static void fixture_up(struct fixture *f)
             fail_msg("pipeline: %s", err.msg);
     }
     n_finished = 0;
+}
+
+static void fixture_up(struct fixture *f)
+{
+    fixture_up_at(f, NULL, NULL);
 }
 
 static void fixture_down(struct fixture *f)
@@ -284,6 +294,74 @@ static void test_timeout_cancels_running_dsp(void **state)
     fixture_down(&f);
 }
 
+/* Run one message through the pipeline; returns the item (released by the caller). */
+static struct svc_item *run_one(struct fixture *f, const char *element)
+{
+    struct svc_item *it = svc_item_create(element, strlen(element));
+    assert_non_null(it);
+    n_finished = 0;
+    svc_pipeline_start(f->pl, it);
+    run_until(f->loop, &n_finished);
+    assert_int_equal(n_finished, 1);
+    printf("# %s: %s\n", last_reason, last_msg);
+    return it;
+}
+
+/* Issue 11.6: on gs:// a valid element can make location + element +
+ * suffix longer than GCS's 1024-byte object names. That is the element's
+ * fault: dead-lettered as bad_element with the length, before any storage
+ * call (this storage has no GCS client: any call would fail otherwise). */
+static void test_gcs_name_too_long(void **state)
+{
+    struct fixture f;
+    char element[1100];
+    struct svc_item *it;
+    (void)state;
+    fixture_up_at(&f, "gs://wiggly-in/some/prefix/", "gs://wiggly-out/");
+    memset(element, 'e', 1010);
+    element[1010] = 0; /* some/prefix/ + 1010 + .wav = 1026 bytes */
+    it = run_one(&f, element);
+    assert_int_equal(last_disp, SVC_DISP_DEAD);
+    assert_string_equal(last_reason, "bad_element");
+    assert_non_null(strstr(last_msg, "is 1026 bytes, more than GCS allows (1024)"));
+    assert_non_null(strstr(last_msg, "gs://wiggly-in/some/prefix/eee"));
+    svc_item_release(it);
+    fixture_down(&f);
+}
+
+/* Issue 11.6: file:// segments of 240 to 255 bytes are processed (the
+ * temporary file beside the output takes a name that fits NAME_MAX); a
+ * segment longer than NAME_MAX is bad_element, not a transient error that
+ * redoes the DSP on every attempt. */
+static void test_file_long_segments(void **state)
+{
+    struct fixture f;
+    char element[400], p[900];
+    struct svc_item *it;
+    (void)state;
+    fixture_up(&f);
+    memcpy(element, "d/", 2);
+    memset(element + 2, 's', 250);
+    element[252] = 0; /* t.flac: 255 bytes */
+    snprintf(p, sizeof(p), "%s/in/d", root);
+    assert_int_equal(mkdir(p, 0777), 0);
+    snprintf(p, sizeof(p), "%s/in/%s.wav", root, element);
+    assert_int_equal(svc_test_write_wav(p, 44100, 1, 0.2, 440.0), 0);
+    it = run_one(&f, element);
+    assert_int_equal(last_disp, SVC_DISP_ACK);
+    assert_int_equal(last_outcome, SVC_OUT_PROCESSED);
+    svc_item_release(it);
+
+    memset(element + 2, 'l', 256);
+    element[258] = 0;
+    it = run_one(&f, element);
+    assert_int_equal(last_disp, SVC_DISP_DEAD);
+    assert_string_equal(last_reason, "bad_element");
+    assert_non_null(strstr(last_msg, "NAME_MAX"));
+    svc_item_release(it);
+    fixture_down(&f);
+}
+
 static int setup(void **state)
 {
     char p[512];
@@ -306,6 +384,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_queue_wait_does_not_count),
         cmocka_unit_test(test_timeout_cancels_running_dsp),
+        cmocka_unit_test(test_gcs_name_too_long),
+        cmocka_unit_test(test_file_long_segments),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
