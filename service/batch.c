@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "service/cloud.h"
 #include "service/log.h"
+#include "service/message.h"
 #include "service/metrics.h"
 #include "service/pipeline.h"
 #include "service/pool.h"
@@ -83,6 +84,13 @@ static void on_progress(struct ev_loop *loop, ev_timer *w, int revents)
     draw_progress(w->data);
 }
 
+static char *utf8_dup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    return d ? (char *)svc_utf8_copy(d, n, s) : NULL;
+}
+
 static void add_failure(struct batch *b, size_t index, const char *element, const char *reason,
                         const char *error)
 {
@@ -95,9 +103,10 @@ static void add_failure(struct batch *b, size_t index, const char *element, cons
         b->fails = f;
         b->cap_fails = cap;
     }
-    b->fails[b->n_fails].element = strdup(element && element[0] ? element : b->ids[index]);
+    /* The element and the error may have been cut inside a character. */
+    b->fails[b->n_fails].element = utf8_dup(element && element[0] ? element : b->ids[index]);
     b->fails[b->n_fails].reason = strdup(reason ? reason : "failed");
-    b->fails[b->n_fails].error = strdup(error ? error : "");
+    b->fails[b->n_fails].error = utf8_dup(error ? error : "");
     b->n_fails++;
 }
 

@@ -21,6 +21,7 @@
 #include "gcp/gcs.h"
 #include "gcp/pubsub.h"
 #include "service/cli.h"
+#include "service/pipeline.h"
 #include "service/storage.h"
 #include "service/sync.h"
 
@@ -335,6 +336,16 @@ int cli_verify(int argc, char **argv)
         bad |= check_topic(&s, cfg->output_topics[i], create);
     if (cfg->parent.topic)
         bad |= check_topic(&s, cfg->parent.topic, create);
+    {
+        struct svc_error te = {0};
+        const char *dir = svc_temp_dir(cfg);
+        if (svc_temp_dir_check(dir, &te) == 0) {
+            printf("ok       temp_dir      %s\n", dir);
+        } else {
+            printf("ERROR    temp_dir      %s (%s)\n", dir, te.msg);
+            bad = 1;
+        }
+    }
     {
         /* Each bucket or directory once, however many locations share it. */
         const char *locs[3] = {cfg->input.location, cfg->output.location,

@@ -7,6 +7,7 @@
  * atomic it->abandoned. */
 #include "service/pipeline.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +177,34 @@ int svc_spec_from_cfg(const struct cfg_job *cfg, struct audio_spec *spec, struct
     return 0;
 }
 
+/* ---- scratch ---- */
+
+const char *svc_temp_dir(const struct cfg_job *cfg)
+{
+    return cfg->runtime.temp_dir && cfg->runtime.temp_dir[0] ? cfg->runtime.temp_dir : "/tmp";
+}
+
+int svc_temp_dir_check(const char *dir, struct svc_error *err)
+{
+    size_t n = strlen(dir) + 32;
+    char *p = malloc(n);
+    int fd;
+    if (!p)
+        return svc_error_set(err, SVC_ENOMEM, "out of memory");
+    snprintf(p, n, "%s/wiggly-check-XXXXXX", dir);
+    fd = mkstemp(p);
+    if (fd < 0) {
+        int e = errno;
+        free(p);
+        return svc_error_set(err, SVC_EIO, "runtime.temp_dir %s: cannot create a file there: %s",
+                             dir, strerror(e));
+    }
+    close(fd);
+    unlink(p);
+    free(p);
+    return 0;
+}
+
 /* ---- create ---- */
 
 struct svc_pipeline *svc_pipeline_create(const struct svc_pipeline_opts *o, struct svc_error *err)
@@ -211,8 +240,11 @@ struct svc_pipeline *svc_pipeline_create(const struct svc_pipeline_opts *o, stru
     pl->view.max_visits = cfg->runtime.max_visits;
     pl->has_parent = cfg->parent.name && cfg->parent.topic && o->hooks.publish;
     pl->out_mime = audio_format_mime(pl->spec.format);
-    pl->temp_dir =
-        cfg->runtime.temp_dir && cfg->runtime.temp_dir[0] ? cfg->runtime.temp_dir : "/tmp";
+    pl->temp_dir = svc_temp_dir(cfg);
+    if (svc_temp_dir_check(pl->temp_dir, err) != 0) {
+        free(pl);
+        return NULL;
+    }
     return pl;
 }
 

@@ -110,6 +110,13 @@ struct svc_pipeline_opts {
 struct svc_pipeline *svc_pipeline_create(const struct svc_pipeline_opts *o, struct svc_error *err);
 void svc_pipeline_destroy(struct svc_pipeline *pl);
 
+/* The scratch directory takes files: a missing or read-only temp_dir would
+ * fail every message until it is dead-lettered, so runners and `verify`
+ * check it first. 0 or SVC_EIO with the reason. */
+int svc_temp_dir_check(const char *dir, struct svc_error *err);
+/* The config's runtime.temp_dir, or /tmp. */
+const char *svc_temp_dir(const struct cfg_job *cfg);
+
 /* Map the config's steps to the audio engine's spec (shared with tests). */
 int svc_spec_from_cfg(const struct cfg_job *cfg, struct audio_spec *spec, struct svc_error *err);
 

@@ -244,42 +244,6 @@ static void on_dead_published(void *ud, const struct gcp_error *err, const char 
     maybe_exit(s);
 }
 
-/* Copy src into dst (of size n), each byte of an invalid or cut UTF-8
- * sequence replaced by '?'. The error text and the element are cut at a byte
- * count (snprintf, the 1024-byte element field), possibly inside a
- * character, and Pub/Sub attributes must be valid UTF-8: the client refuses
- * them, and the dead-letter publish would fail on every redelivery. */
-static const char *utf8_attr(char *dst, size_t n, const char *src)
-{
-    const unsigned char *p = (const unsigned char *)src;
-    size_t o = 0;
-    while (*p && o + 1 < n) {
-        size_t k = *p < 0x80             ? 1
-                   : (*p & 0xE0) == 0xC0 ? 2
-                   : (*p & 0xF0) == 0xE0 ? 3
-                   : (*p & 0xF8) == 0xF0 ? 4
-                                         : 0;
-        size_t i = 1;
-        while (k && i < k && (p[i] & 0xC0) == 0x80)
-            i++;
-        /* Overlong forms, surrogates and code points above U+10FFFF. */
-        if (k == 0 || i < k || (k == 2 && p[0] < 0xC2) ||
-            (k == 3 && ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0))) ||
-            (k == 4 &&
-             ((p[0] == 0xF0 && p[1] < 0x90) || p[0] > 0xF4 || (p[0] == 0xF4 && p[1] >= 0x90))) ||
-            o + k >= n) {
-            dst[o++] = '?';
-            p++;
-            continue;
-        }
-        memcpy(dst + o, p, k);
-        o += k;
-        p += k;
-    }
-    dst[o] = 0;
-    return dst;
-}
-
 /* Steals the item reference. */
 static void dead_letter(struct stream *s, struct svc_item *it, const char *reason)
 {
@@ -290,12 +254,12 @@ static void dead_letter(struct stream *s, struct svc_item *it, const char *reaso
         {"wiggly_job", s->cfg->name},
         {"wiggly_reason", reason ? reason : "error"},
         {"wiggly_error",
-         it->err.msg[0] ? utf8_attr(error, sizeof(error), it->err.msg) : "unknown error"},
+         it->err.msg[0] ? svc_utf8_copy(error, sizeof(error), it->err.msg) : "unknown error"},
     };
     struct gcp_pubsub_message m = {.data = it->data, .len = it->len, .attrs = attrs, .n_attrs = 3};
     if (it->element[0])
         attrs[m.n_attrs++] = (struct gcp_pubsub_attr){
-            "wiggly_element", utf8_attr(element, sizeof(element), it->element)};
+            "wiggly_element", svc_utf8_copy(element, sizeof(element), it->element)};
     /* A payload near Pub/Sub's request limit no longer fits once base64 and
      * our attributes are added: keep its head and say how long it was,
      * rather than fail the dead-letter publish on every redelivery. */
