@@ -457,7 +457,7 @@ static void on_pull(void *ud, const struct gcp_error *err, const struct gcp_pubs
      * finish synchronously). */
     for (struct svc_item *it = s->head, *next; it; it = next) {
         next = it->next;
-        if (!it->pl)
+        if (!svc_item_started(it))
             svc_pipeline_start(s->pl, it);
     }
     maybe_pull(s);
