@@ -83,6 +83,7 @@ struct item {
     int in_is_temp;
     size_t next_out;
     int last_existed; /* the done marker was uploaded by someone else first */
+    int n_written;    /* outputs this attempt created */
     char *out_url[SVC_PROC_MAX_OUTPUTS];
     char *out_path[SVC_PROC_MAX_OUTPUTS]; /* temporary files the processor writes */
     uint64_t bytes_out;
@@ -470,6 +471,8 @@ static void on_output_put(void *ud, const struct svc_error *err)
     /* Already there (an earlier attempt, another worker): done for that file. */
     if (err && it->next_out + 1 == it->pl->n_outs)
         it->last_existed = 1;
+    if (!err)
+        it->n_written++;
     it->next_out++;
     upload_next(it);
 }
@@ -482,7 +485,7 @@ static void upload_next(struct item *it)
     if (i == pl->n_outs) {
         /* The last output marks the track done: if it was there already,
          * another worker finished it first (a duplicate delivery). */
-        int dup = it->last_existed;
+        int dup = it->last_existed && it->n_written == 0;
         set_stage(it, ST_PUBLISH);
         if (!dup) {
             svc_metrics_bytes(pl->o.metrics, 1, it->bytes_out);
