@@ -127,10 +127,7 @@ static void pa_run(const void *state, const char *in_path, char *const *out_path
     rc = audio_chain_run_file(in_path, out, &spec, &res, &aerr);
     if (rc != 0) {
         r->code = rc == AUDIO_ECANCELED ? SVC_ECANCELED : SVC_EAUDIO;
-        r->reason = rc == AUDIO_ETOOBIG            ? "too_big"
-                    : rc == AUDIO_EEMPTY           ? "empty_audio"
-                    : audio_error_is_permanent(rc) ? "bad_audio"
-                                                   : NULL;
+        r->reason = audio_error_reason(rc); /* NULL: a retry may help */
         snprintf(r->msg, sizeof(r->msg), "%s", aerr.msg[0] ? aerr.msg : audio_strerror(rc));
     } else if (pa->features &&
                (!res.features_json || write_text(out_paths[0], res.features_json))) {
