@@ -19,20 +19,20 @@
 #include <stdint.h>
 
 /* The error table (libuv's UV_ERRNO_MAP): name, value, text, and whether
- * the input itself is at fault (permanent: retrying cannot help), with the
- * service's dead-letter reason for it. audio_strerror, audio_errname and
- * audio_error_is_permanent are generated from it (error.c). */
+ * the input itself is at fault (permanent: retrying cannot help).
+ * audio_strerror, audio_errname and audio_error_is_permanent are generated
+ * from it (error.c). */
 #define AUDIO_ERRNO_MAP(XX)                                                                        \
-    XX(ENOMEM, -1000, "out of memory", 0, NULL)                                                    \
-    XX(EIO, -1001, "i/o error", 0, NULL)                                                           \
-    XX(ENOTAUDIO, -1002, "not an audio file", 1, "bad_audio")                                      \
-    XX(ECORRUPT, -1003, "corrupt audio stream", 1, "bad_audio")                                    \
-    XX(EUNSUPPORTED, -1004, "unsupported", 1, "bad_audio")                                         \
-    XX(ETOOBIG, -1005, "input larger than limit", 1, "too_big")                                    \
-    XX(EINVAL, -1006, "invalid argument", 1, "bad_audio")                                          \
-    XX(EINTERNAL, -1007, "internal audio library error", 0, NULL)                                  \
-    XX(EEMPTY, -1008, "empty audio", 1, "empty_audio")                                             \
-    XX(ECANCELED, -1009, "canceled", 0, NULL)
+    XX(ENOMEM, -1000, "out of memory", 0)                                                          \
+    XX(EIO, -1001, "i/o error", 0)                                                                 \
+    XX(ENOTAUDIO, -1002, "not an audio file", 1)                                                   \
+    XX(ECORRUPT, -1003, "corrupt audio stream", 1)                                                 \
+    XX(EUNSUPPORTED, -1004, "unsupported", 1)                                                      \
+    XX(ETOOBIG, -1005, "input larger than limit", 1)                                               \
+    XX(EINVAL, -1006, "invalid argument", 1)                                                       \
+    XX(EINTERNAL, -1007, "internal audio library error", 0)                                        \
+    XX(EEMPTY, -1008, "empty audio", 1)                                                            \
+    XX(ECANCELED, -1009, "canceled", 0)
 
 /* ENOMEM out of memory; EIO cannot read or write a file; ENOTAUDIO not an
  * audio file / unknown format; ECORRUPT truncated or malformed stream;
@@ -43,7 +43,7 @@
  * spec.cancel was set: stopped between two chunks. */
 enum audio_errc {
     AUDIO_OK = 0,
-#define XX(name, value, text, permanent, reason) AUDIO_##name = value,
+#define XX(name, value, text, permanent) AUDIO_##name = value,
     AUDIO_ERRNO_MAP(XX)
 #undef XX
 };
@@ -56,9 +56,7 @@ struct audio_error {
 const char *audio_strerror(int code);
 /* "AUDIO_ETOOBIG" for AUDIO_ETOOBIG. */
 const char *audio_errname(int code);
-/* The service's dead-letter reason for a permanent code ("bad_audio",
- * "too_big", "empty_audio"), NULL for the others. */
-const char *audio_error_reason(int code);
+
 /* Permanent: retrying with the same input can never succeed. */
 int audio_error_is_permanent(int code);
 

@@ -2,14 +2,12 @@
  * AUDIO_ERRNO_MAP (audio.h). */
 #include "audio/audio.h"
 
-#include <stddef.h>
-
 const char *audio_strerror(int code)
 {
     switch (code) {
     case AUDIO_OK:
         return "success";
-#define XX(name, value, text, permanent, reason)                                                   \
+#define XX(name, value, text, permanent)                                                           \
     case AUDIO_##name:                                                                             \
         return text;
         AUDIO_ERRNO_MAP(XX)
@@ -23,7 +21,7 @@ const char *audio_errname(int code)
     switch (code) {
     case AUDIO_OK:
         return "AUDIO_OK";
-#define XX(name, value, text, permanent, reason)                                                   \
+#define XX(name, value, text, permanent)                                                           \
     case AUDIO_##name:                                                                             \
         return "AUDIO_" #name;
         AUDIO_ERRNO_MAP(XX)
@@ -35,23 +33,11 @@ const char *audio_errname(int code)
 int audio_error_is_permanent(int code)
 {
     switch (code) {
-#define XX(name, value, text, permanent, reason)                                                   \
+#define XX(name, value, text, permanent)                                                           \
     case AUDIO_##name:                                                                             \
         return permanent;
         AUDIO_ERRNO_MAP(XX)
 #undef XX
     }
     return 0;
-}
-
-const char *audio_error_reason(int code)
-{
-    switch (code) {
-#define XX(name, value, text, permanent, reason)                                                   \
-    case AUDIO_##name:                                                                             \
-        return reason;
-        AUDIO_ERRNO_MAP(XX)
-#undef XX
-    }
-    return NULL;
 }

@@ -206,7 +206,7 @@ static int resume(struct item *it)
 }
 
 __attribute__((format(printf, 5, 6))) static void
-finish(struct item *it, enum svc_disp d, const char *reason, int code, const char *fmt, ...)
+finish(struct item *it, enum svc_disp d, enum svc_reason reason, int code, const char *fmt, ...)
 {
     struct svc_pipeline *pl = it->pl;
     if (it->finished)
@@ -220,7 +220,7 @@ finish(struct item *it, enum svc_disp d, const char *reason, int code, const cha
         svc_pool_cancel(pl->o.pool, &it->job);
     ev_timer_stop(pl->o.loop, &it->timeout);
     it->pub.disp = d;
-    it->pub.reason = reason;
+    it->pub.reason = reason == SVC_R_NONE ? NULL : svc_reason_name(reason);
     it->pub.err.code = code;
     it->pub.err.msg[0] = 0;
     if (fmt) {
@@ -235,7 +235,7 @@ finish(struct item *it, enum svc_disp d, const char *reason, int code, const cha
 static void finish_ack(struct item *it, enum svc_outcome o)
 {
     it->pub.outcome = o;
-    finish(it, SVC_DISP_ACK, NULL, 0, NULL);
+    finish(it, SVC_DISP_ACK, SVC_R_NONE, 0, NULL);
 }
 
 /* ---- scratch ---- */
@@ -354,17 +354,17 @@ static void fail_storage(struct item *it, const struct svc_error *e, const char 
 {
     switch (e->code) {
     case SVC_ETOOBIG:
-        finish(it, SVC_DISP_DEAD, "too_big", e->code, "%s: %s", what, e->msg);
+        finish(it, SVC_DISP_DEAD, SVC_R_TOO_BIG, e->code, "%s: %s", what, e->msg);
         break;
     case SVC_EINVAL:
     case SVC_EREMOTE:
-        finish(it, SVC_DISP_DEAD, "storage", e->code, "%s: %s", what, e->msg);
+        finish(it, SVC_DISP_DEAD, SVC_R_STORAGE, e->code, "%s: %s", what, e->msg);
         break;
     case SVC_ENOBUCKET: /* a configuration problem, not this message's: it waits */
-        finish(it, SVC_DISP_RETRY, "no_bucket", e->code, "%s: %s", what, e->msg);
+        finish(it, SVC_DISP_RETRY, SVC_R_NO_BUCKET, e->code, "%s: %s", what, e->msg);
         break;
     default: /* transient, canceled, local i/o, out of memory, vanished object */
-        finish(it, SVC_DISP_RETRY, "storage", e->code, "%s: %s", what, e->msg);
+        finish(it, SVC_DISP_RETRY, SVC_R_STORAGE, e->code, "%s: %s", what, e->msg);
         break;
     }
 }
@@ -382,7 +382,7 @@ static void on_published(void *ud, const struct svc_error *err)
     if (it->n_pub > 0)
         return;
     if (it->pub_failed)
-        finish(it, SVC_DISP_RETRY, "publish", it->pub_err.code, "publish: %s", it->pub_err.msg);
+        finish(it, SVC_DISP_RETRY, SVC_R_PUBLISH, it->pub_err.code, "publish: %s", it->pub_err.msg);
     else
         finish_ack(it, it->pub.outcome);
 }
@@ -422,13 +422,14 @@ static void pass_through(struct item *it, enum svc_outcome outcome)
     /* The message as this job saw it (recipients already switched to anyone
      * when this job was trigger_children_of), plus this job in the audit. */
     if (svc_message_copy(&down, &it->msg) != 0) {
-        finish(it, SVC_DISP_RETRY, "internal", SVC_ENOMEM, "out of memory");
+        finish(it, SVC_DISP_RETRY, SVC_R_INTERNAL, SVC_ENOMEM, "out of memory");
         return;
     }
     if (svc_message_audit_add(&down, pl->cfg->name, (size_t)pl->cfg->runtime.max_audit) != 0 ||
         !(payload = svc_message_encode(&down, &len))) {
         svc_message_cleanup(&down);
-        finish(it, SVC_DISP_RETRY, "internal", SVC_ENOMEM, "cannot encode the downstream message");
+        finish(it, SVC_DISP_RETRY, SVC_R_INTERNAL, SVC_ENOMEM,
+               "cannot encode the downstream message");
         return;
     }
     svc_message_cleanup(&down);
@@ -446,7 +447,7 @@ static void trigger_parent(struct item *it)
     if (svc_message_make_trigger(&trig, &it->msg, pl->cfg->parent.name, pl->cfg->name) != 0 ||
         !(payload = svc_message_encode(&trig, &len))) {
         svc_message_cleanup(&trig);
-        finish(it, SVC_DISP_RETRY, "internal", SVC_ENOMEM, "cannot build the parent trigger");
+        finish(it, SVC_DISP_RETRY, SVC_R_INTERNAL, SVC_ENOMEM, "cannot build the parent trigger");
         return;
     }
     svc_message_cleanup(&trig);
@@ -498,7 +499,7 @@ static void upload_next(struct item *it)
     /* An empty file is no result: stored, it would make every rerun skip
      * the track. Whatever the processor, none is ever uploaded. */
     if (stat(it->out_path[i], &sb) != 0 || sb.st_size == 0) {
-        finish(it, SVC_DISP_DEAD, "empty_output", SVC_EINVAL,
+        finish(it, SVC_DISP_DEAD, SVC_R_EMPTY_OUTPUT, SVC_EINVAL,
                "the %s processor wrote no data for %s", pl->proc->name, it->out_url[i]);
         return;
     }
@@ -533,7 +534,8 @@ static void work_done(struct svc_pool_job *j, int status)
     if (!resume(it))
         return;
     if (status == SVC_ECANCELED) { /* the pool is going away with it still queued */
-        finish(it, SVC_DISP_RETRY, "shutdown", SVC_ECANCELED, "shutting down before it started");
+        finish(it, SVC_DISP_RETRY, SVC_R_SHUTDOWN, SVC_ECANCELED,
+               "shutting down before it started");
         return;
     }
     if (it->in_is_temp) { /* free the disk early */
@@ -541,10 +543,10 @@ static void work_done(struct svc_pool_job *j, int status)
         it->in_is_temp = 0;
     }
     if (it->res.code != 0) {
-        if (it->res.reason)
+        if (it->res.reason != SVC_R_NONE)
             finish(it, SVC_DISP_DEAD, it->res.reason, it->res.code, "%s", it->res.msg);
         else
-            finish(it, SVC_DISP_RETRY, pl->proc->name, it->res.code, "%s", it->res.msg);
+            finish(it, SVC_DISP_RETRY, pl->proc->retry_reason, it->res.code, "%s", it->res.msg);
         return;
     }
     set_stage(it, ST_UPLOAD);
@@ -570,13 +572,13 @@ static void on_fetched(void *ud, const struct svc_error *err, const char *path, 
         return;
     }
     if (!it->in_path) {
-        finish(it, SVC_DISP_RETRY, "internal", SVC_ENOMEM, "out of memory");
+        finish(it, SVC_DISP_RETRY, SVC_R_INTERNAL, SVC_ENOMEM, "out of memory");
         return;
     }
     svc_metrics_bytes(pl->o.metrics, 0, size);
     for (size_t i = 0; i < pl->n_outs; i++) {
         if (!(it->out_path[i] = temp_file(pl->temp_dir, "out"))) {
-            finish(it, SVC_DISP_RETRY, "local_io", SVC_EIO,
+            finish(it, SVC_DISP_RETRY, SVC_R_LOCAL_IO, SVC_EIO,
                    "cannot create a temporary file in %s: %s", pl->temp_dir, strerror(errno));
             return;
         }
@@ -589,7 +591,7 @@ static void on_fetched(void *ud, const struct svc_error *err, const char *path, 
     if (svc_pool_submit(pl->o.pool, &it->job) != 0) {
         it->pending--;
         it->refs--; /* the runner still holds one */
-        finish(it, SVC_DISP_RETRY, "internal", SVC_ECANCELED, "worker pool is shutting down");
+        finish(it, SVC_DISP_RETRY, SVC_R_INTERNAL, SVC_ECANCELED, "worker pool is shutting down");
         return;
     }
     it->in_pool = 1;
@@ -611,11 +613,11 @@ static void decide_post(struct item *it, int input_exists)
     case SVC_POST_MISSING:
         it->pub.outcome = SVC_OUT_MISSING;
         if (pl->cfg->parent.name && !pl->o.hooks.publish)
-            finish(it, SVC_DISP_ACK, "missing", SVC_ENOTFOUND,
+            finish(it, SVC_DISP_ACK, SVC_R_MISSING, SVC_ENOTFOUND,
                    "input %s missing (parent job %s cannot be triggered in batch mode)", it->in_url,
                    pl->cfg->parent.name);
         else
-            finish(it, SVC_DISP_ACK, "missing", SVC_ENOTFOUND, "input %s missing", it->in_url);
+            finish(it, SVC_DISP_ACK, SVC_R_MISSING, SVC_ENOTFOUND, "input %s missing", it->in_url);
         return;
     case SVC_POST_PROCESS:
         set_stage(it, ST_FETCH);
@@ -637,7 +639,7 @@ static void on_input_stat(void *ud, const struct svc_error *err, int exists, uin
         return;
     }
     if (exists && pl->cfg->runtime.max_input_bytes && size > pl->cfg->runtime.max_input_bytes) {
-        finish(it, SVC_DISP_DEAD, "too_big", SVC_ETOOBIG,
+        finish(it, SVC_DISP_DEAD, SVC_R_TOO_BIG, SVC_ETOOBIG,
                "input %s is %llu bytes, more than max_input_mb allows (%llu bytes)", it->in_url,
                (unsigned long long)size, (unsigned long long)pl->cfg->runtime.max_input_bytes);
         return;
@@ -720,7 +722,7 @@ static void on_timeout_queue_aware(struct ev_loop *loop, ev_timer *w, int revent
         ev_timer_start(loop, w);
         return;
     }
-    finish(it, SVC_DISP_RETRY, "timeout", SVC_ETIMEOUT,
+    finish(it, SVC_DISP_RETRY, SVC_R_TIMEOUT, SVC_ETIMEOUT,
            "not finished within message_timeout_s = %d s (in stage %s)",
            it->pl->cfg->runtime.message_timeout_s, stage_names[it->stage]);
 }
@@ -728,7 +730,7 @@ static void on_timeout_queue_aware(struct ev_loop *loop, ev_timer *w, int revent
 void svc_pipeline_cancel(struct svc_pipeline *pl, struct svc_item *p)
 {
     (void)pl;
-    finish(item_of(p), SVC_DISP_RETRY, "shutdown", SVC_ECANCELED,
+    finish(item_of(p), SVC_DISP_RETRY, SVC_R_SHUTDOWN, SVC_ECANCELED,
            "shutting down before it finished");
 }
 
@@ -749,7 +751,7 @@ void svc_pipeline_start(struct svc_pipeline *pl, struct svc_item *p)
     set_stage(it, ST_DECIDE);
     why[0] = 0;
     if (svc_message_decode(p->data, p->len, &it->msg, why, sizeof(why)) != 0) {
-        finish(it, SVC_DISP_DEAD, "bad_message", SVC_EINVAL, "%s",
+        finish(it, SVC_DISP_DEAD, SVC_R_BAD_MESSAGE, SVC_EINVAL, "%s",
                why[0] ? why : "malformed message");
         return;
     }
@@ -762,10 +764,12 @@ void svc_pipeline_start(struct svc_pipeline *pl, struct svc_item *p)
         finish_ack(it, SVC_OUT_DROPPED);
         return;
     case SVC_PRE_DEAD_LOOP:
-        finish(it, SVC_DISP_DEAD, "loop", SVC_EINVAL, "%s", why[0] ? why : "loop guard tripped");
+        finish(it, SVC_DISP_DEAD, SVC_R_LOOP, SVC_EINVAL, "%s",
+               why[0] ? why : "loop guard tripped");
         return;
     case SVC_PRE_DEAD_BAD:
-        finish(it, SVC_DISP_DEAD, "bad_element", SVC_EINVAL, "%s", why[0] ? why : "bad element");
+        finish(it, SVC_DISP_DEAD, SVC_R_BAD_ELEMENT, SVC_EINVAL, "%s",
+               why[0] ? why : "bad element");
         return;
     case SVC_PRE_PING:
         pass_through(it, SVC_OUT_PINGED);
@@ -776,12 +780,12 @@ void svc_pipeline_start(struct svc_pipeline *pl, struct svc_item *p)
     it->force = it->msg.force || pl->view.force;
     it->in_url = cat3(cfg->input.location, it->msg.element, cfg->input.suffix);
     if (!it->in_url) {
-        finish(it, SVC_DISP_RETRY, "internal", SVC_ENOMEM, "out of memory");
+        finish(it, SVC_DISP_RETRY, SVC_R_INTERNAL, SVC_ENOMEM, "out of memory");
         return;
     }
     for (size_t i = 0; i < pl->n_outs; i++)
         if (!(it->out_url[i] = cat3(pl->outs[i].location, it->msg.element, pl->outs[i].suffix))) {
-            finish(it, SVC_DISP_RETRY, "internal", SVC_ENOMEM, "out of memory");
+            finish(it, SVC_DISP_RETRY, SVC_R_INTERNAL, SVC_ENOMEM, "out of memory");
             return;
         }
     set_stage(it, ST_CHECK_OUTPUTS);

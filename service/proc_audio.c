@@ -126,8 +126,7 @@ static void pa_run(const void *state, const char *in_path, char *const *out_path
     spec.cancel = cancel;
     rc = audio_chain_run_file(in_path, out, &spec, &res, &aerr);
     if (rc != 0) {
-        r->code = rc == AUDIO_ECANCELED ? SVC_ECANCELED : SVC_EAUDIO;
-        r->reason = audio_error_reason(rc); /* NULL: a retry may help */
+        r->code = svc_error_from_audio(rc, &r->reason);
         snprintf(r->msg, sizeof(r->msg), "%s", aerr.msg[0] ? aerr.msg : audio_strerror(rc));
     } else if (pa->features &&
                (!res.features_json || write_text(out_paths[0], res.features_json))) {
@@ -141,6 +140,7 @@ static void pa_run(const void *state, const char *in_path, char *const *out_path
 
 const struct svc_processor svc_proc_audio = {
     .name = "audio",
+    .retry_reason = SVC_R_AUDIO,
     .create = pa_create,
     .destroy = pa_destroy,
     .run = pa_run,

@@ -25,8 +25,9 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "service/svc_error.h"
+
 struct cfg_job;
-struct svc_error;
 
 #define SVC_PROC_MAX_OUTPUTS 8
 
@@ -40,16 +41,17 @@ struct svc_output_decl {
 
 /* What run() reports. */
 struct svc_proc_result {
-    int code;           /* 0 or an SVC_E* code */
-    const char *reason; /* for a failure: the dead-letter reason when it is
-                           permanent ("bad_audio", "too_big", "empty_audio"),
-                           NULL when a retry may help */
-    char msg[1024];     /* precise text of the failure */
-    double seconds;     /* seconds of audio written (metrics, summary) */
+    int code;               /* 0 or an SVC_E* code */
+    enum svc_reason reason; /* for a failure: the dead-letter reason when it is
+                               permanent (SVC_R_BAD_AUDIO, ...), SVC_R_NONE when a
+                               retry may help */
+    char msg[1024];         /* precise text of the failure */
+    double seconds;         /* seconds of audio written (metrics, summary) */
 };
 
 struct svc_processor {
     const char *name;
+    enum svc_reason retry_reason; /* for failures a retry may fix */
     /* Per job. Fill outs[0..*n_outs) (at most SVC_PROC_MAX_OUTPUTS). */
     int (*create)(const struct cfg_job *cfg, void **state, struct svc_output_decl *outs,
                   size_t *n_outs, struct svc_error *err);

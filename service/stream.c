@@ -311,10 +311,8 @@ static void on_published(void *ud, const struct gcp_error *err, const char *cons
     struct svc_error e = {0};
     (void)ids;
     (void)n;
-    if (err) {
-        e.code = gcp_error_is_transient(err->code) ? SVC_ETRANSIENT : SVC_EREMOTE;
-        snprintf(e.msg, sizeof(e.msg), "%s", err->msg[0] ? err->msg : gcp_strerror(err->code));
-    }
+    if (err)
+        svc_error_from_gcp(&e, err);
     p->cb(p->ud, err ? &e : NULL);
     free(p);
 }
@@ -380,7 +378,7 @@ static void hook_finish(void *ctx, struct svc_item *it)
             snprintf(it->err.msg, sizeof(it->err.msg), "attempt %d of %d failed (%.20s): %.180s",
                      attempt, s->cfg->runtime.max_attempts, it->reason ? it->reason : "transient",
                      prev);
-            dead_letter(s, it, "max_attempts");
+            dead_letter(s, it, svc_reason_name(SVC_R_MAX_ATTEMPTS));
         } else {
             int d = backoff_s(attempt);
             svc_metrics_outcome(s->metrics, SVC_OUT_RETRIED);
