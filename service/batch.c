@@ -366,14 +366,6 @@ static int check_roots(struct ev_loop *loop, struct svc_storage *st, const struc
     return 0;
 }
 
-static int needs_gcs(const struct cfg_job *cfg)
-{
-    return svc_url_kind(cfg->input.location) == SVC_URL_GS ||
-           svc_url_kind(cfg->output.location) == SVC_URL_GS ||
-           (cfg->features.enabled && cfg->features.location &&
-            svc_url_kind(cfg->features.location) == SVC_URL_GS);
-}
-
 int svc_batch_run(const struct svc_run_opts *o, struct svc_batch_summary *summary)
 {
     const struct cfg_job *cfg = o->cfg;
@@ -403,7 +395,7 @@ int svc_batch_run(const struct svc_run_opts *o, struct svc_batch_summary *summar
         fprintf(stderr, "wiggly run: out of memory\n");
         goto out;
     }
-    if (svc_cloud_init(&cloud, b.loop, 0, needs_gcs(cfg), &err) != 0) {
+    if (svc_cloud_init(&cloud, b.loop, 0, svc_cloud_needs_gcs(cfg), &err) != 0) {
         fprintf(stderr, "wiggly run: %s\n", err.msg);
         goto out;
     }
@@ -416,8 +408,7 @@ int svc_batch_run(const struct svc_run_opts *o, struct svc_batch_summary *summar
     if ((rc = check_roots(b.loop, b.st, cfg, &roots)) != 0)
         goto out;
     rc = 1;
-    b.max_in_flight =
-        cfg->runtime.max_in_flight > 0 ? cfg->runtime.max_in_flight : 2 * svc_pool_threads(pool);
+    b.max_in_flight = svc_pool_max_in_flight(pool, cfg->runtime.max_in_flight);
     {
         struct svc_pipeline_opts po = {
             .cfg = cfg,

@@ -21,6 +21,7 @@
 #include "gcp/gcs.h"
 #include "gcp/pubsub.h"
 #include "service/cli.h"
+#include "service/cloud.h"
 #include "service/pipeline.h"
 #include "service/storage.h"
 #include "service/sync.h"
@@ -283,9 +284,7 @@ int cli_verify(int argc, char **argv)
         return 1;
     }
     printf("ok       config        %s (job %s)\n", config, cfg->name);
-    gs = svc_url_kind(cfg->input.location) == SVC_URL_GS ||
-         svc_url_kind(cfg->output.location) == SVC_URL_GS ||
-         (cfg->features.enabled && svc_url_kind(cfg->features.location) == SVC_URL_GS);
+    gs = svc_cloud_needs_gcs(cfg);
     if (svc_sync_init(&s,
                       cfg->events.kind == CFG_EVENTS_PUBSUB || cfg->n_output_topics ||
                           cfg->parent.topic || cfg->dead_letter_topic,

@@ -581,12 +581,7 @@ int svc_stream_run(const struct svc_run_opts *o)
     s->metrics = svc_metrics_create();
     if (!s->loop || !s->metrics)
         goto out;
-    if (svc_cloud_init(&s->cloud, s->loop, 1,
-                       svc_url_kind(cfg->input.location) == SVC_URL_GS ||
-                           svc_url_kind(cfg->output.location) == SVC_URL_GS ||
-                           (cfg->features.enabled && cfg->features.location &&
-                            svc_url_kind(cfg->features.location) == SVC_URL_GS),
-                       &err) != 0) {
+    if (svc_cloud_init(&s->cloud, s->loop, 1, svc_cloud_needs_gcs(cfg), &err) != 0) {
         fprintf(stderr, "wiggly run: %s\n", err.msg);
         goto out;
     }
@@ -597,8 +592,7 @@ int svc_stream_run(const struct svc_run_opts *o)
         fprintf(stderr, "wiggly run: cannot start the worker pool\n");
         goto out;
     }
-    s->max_in_flight =
-        cfg->runtime.max_in_flight > 0 ? cfg->runtime.max_in_flight : 2 * svc_pool_threads(s->pool);
+    s->max_in_flight = svc_pool_max_in_flight(s->pool, cfg->runtime.max_in_flight);
     {
         struct svc_pipeline_opts po = {
             .cfg = cfg,
