@@ -1,7 +1,7 @@
 /* new.c: `wiggly new NAME`: scaffold a job (Klio's `job create`).
  *
  * Writes, under --dir (default "."):
- *   k8s/overlays/NAME/job.json           the job config (CONFIG-FORMAT.md)
+ *   k8s/overlays/NAME/job.json           the job config (docs/config.md)
  *   k8s/overlays/NAME/kustomization.yaml the overlay on k8s/base
  *   k8s/overlays/NAME/pubsub.yaml        topics + subscriptions (Config Connector)
  *   k8s/overlays/NAME/scaling.yaml       KEDA trigger -> this job's subscription

@@ -86,7 +86,7 @@ int cli_run(int argc, char **argv)
         lf = isatty(STDERR_FILENO) ? SVC_LOG_TEXT : SVC_LOG_JSON;
     }
 
-    /* Before any thread starts (STYLE.md). */
+    /* Before any thread starts (docs/architecture.md "Threading and ownership"). */
     gcp_http_global_init();
     json_object_seed(0);
 

@@ -1,5 +1,6 @@
-/* pipeline.h: the per-message state machine of DESIGN.md "Data flow", shared
- * by the Pub/Sub loop (run.c) and batch mode (batch.c).
+/* pipeline.h: the per-message state machine (docs/architecture.md "Data
+ * flow of one message"), shared by the Pub/Sub loop (stream.c) and batch
+ * mode (batch.c).
  *
  *   decode -> svc_decide_pre -> [stat output] -> [stat input] -> svc_decide_post
  *   -> fetch input (loop) -> audio chain (worker) -> features + output upload
