@@ -1,5 +1,6 @@
 /* message.c: the wiggly message (wire format of docs/messages.md) and the
- * decision steps of DESIGN.md "Messages", as pure functions.
+ * decision steps of docs/messages.md "What a job does with a message", as
+ * pure functions.
  *
  * A payload is checked before jansson sees it: size cap, valid UTF-8, no NUL,
  * nesting depth cap. After trimming surrounding whitespace, a payload that

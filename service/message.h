@@ -1,6 +1,7 @@
 /* message.h: the wiggly message (what Klio's KlioMessage v2 carries) and the
- * decision logic of DESIGN.md "Messages", as pure functions: no I/O, so the
- * loop, batch mode and unit tests share one implementation.
+ * decision logic of docs/messages.md "What a job does with a message", as
+ * pure functions: no I/O, so the loop, batch mode and unit tests share one
+ * implementation.
  *
  * Wire format (JSON, documented in docs/messages.md):
  *   {"v":1, "element":"artist/album/track-001", "force":false, "ping":false,

@@ -1,5 +1,6 @@
-/* pipeline.h: the per-message state machine, shared by the Pub/Sub runner
- * (stream.c) and batch mode (batch.c); docs/architecture.md "One message".
+/* pipeline.h: the per-message state machine (docs/architecture.md "Data
+ * flow of one message"), shared by the Pub/Sub loop (stream.c) and batch
+ * mode (batch.c).
  *
  *   NEW -> DECIDE (decode, recipients, loop guard, ping)
  *       -> CHECK_OUTPUTS (every declared output) -> CHECK_INPUT

@@ -8,9 +8,10 @@
  * finished it (output and downstream messages written) or after it was
  * published to the dead-letter topic; if that publish fails it is nacked,
  * so nothing is lost.
- * Shutdown (gcp-protocol.md 8.2): readiness false, cancel the pull, keep
- * extending leases, let in-flight work finish until shutdown_grace_s, then
- * nack the rest (modack 0), flush the outstanding requests, exit 0. */
+ * Shutdown (docs/gcp.md "Termination on Kubernetes"): readiness false,
+ * cancel the pull, keep extending leases, let in-flight work finish until
+ * shutdown_grace_s, then nack the rest (modack 0), flush the outstanding
+ * requests, exit 0. */
 #include "service/run.h"
 
 #include <math.h>

@@ -41,13 +41,3 @@ if(TARGET PkgConfig::CMOCKA AND TARGET wiggly_test_pubsub AND TARGET wiggly_test
   # Empty results and 65-channel features; test audio made with libsndfile.
   target_link_libraries(it_service_audio PRIVATE wiggly_audio_testutil PkgConfig::SNDFILE)
 endif()
-
-# The verbs answer --help and refuse bad usage with exit code 2.
-foreach(verb run publish verify)
-  add_test(NAME service_cli_${verb}_help COMMAND wiggly ${verb} --help)
-  set_tests_properties(service_cli_${verb}_help PROPERTIES LABELS "unit;service"
-    PASS_REGULAR_EXPRESSION "usage: wiggly ${verb}")
-  add_test(NAME service_cli_${verb}_usage
-    COMMAND sh -c "\"$0\" ${verb} --no-such-option; test $? -eq 2" $<TARGET_FILE:wiggly>)
-  set_tests_properties(service_cli_${verb}_usage PROPERTIES LABELS "unit;service")
-endforeach()

@@ -16,7 +16,7 @@
 //    runtime.temp_dir, maxUnavailable 0, memory request and limit, the
 //    config/SA/scaler references resolve, the KEDA trigger uses mode+value
 //    (not the removed subscriptionSize) on the job's own subscription, the
-//    job config (CONFIG-FORMAT.md) is well formed and its subscription and
+//    job config (docs/config.md) is well formed and its subscription and
 //    topics are declared as Config Connector objects.
 // --complete: the render is a whole graph, so every topicRef and every topic
 //    a config names must be declared in it.
@@ -147,7 +147,7 @@ function podMonitoringCheck(o) {
   }
 }
 
-// --- the job config (CONFIG-FORMAT.md) ------------------------------------
+// --- the job config (docs/config.md) --------------------------------------
 const CFG = {
   job: "string", project: "string", events: { subscription: "string", file: "string" },
   input: { location: "string", suffix: "string" },

@@ -1,4 +1,4 @@
-/* cli_verify.c: `wiggly verify -c JOB.json [--create] [--topic T]`: the
+/* verify.c: `wiggly verify -c JOB.json [--create] [--topic T]`: the
  * config is valid, and the job's subscription, topics and buckets exist
  * (or, with --create, are created: the subscription with a dead-letter
  * policy when the job has a dead_letter_topic, plus a subscription on the
@@ -20,7 +20,7 @@
 #include "gcp/http.h"
 #include "gcp/gcs.h"
 #include "gcp/pubsub.h"
-#include "service/cli.h"
+#include "cli/cli.h"
 #include "service/cloud.h"
 #include "service/pipeline.h"
 #include "service/storage.h"
