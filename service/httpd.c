@@ -20,6 +20,8 @@
  *    that time. MHD's own inactivity timeout (twice as long) is a backstop.
  *  - MHD's connection limit (`hard` = 2 * keep) bounds what is open while
  *    evictions settle; both shrink to fit a quarter of the fd limit.
+ *  - Out of descriptors with no connection open, MHD would retry accept()
+ *    in a busy loop; the loop pauses ACCEPT_PAUSE_S between tries instead.
  * Logs: MHD's messages (MHD_OPTION_EXTERNAL_LOGGER) and the evictions go
  * through log_slot: at most one line per second, then a count of the
  * lines suppressed with the last of them.
@@ -51,7 +53,8 @@
 #include "service/log.h"
 #include "service/metrics.h"
 
-#define LOG_LINE_MAX 256
+#define LOG_LINE_MAX   256
+#define ACCEPT_PAUSE_S 0.1
 
 /* Linux's default fs.nr_open: the most a soft limit of "unlimited" can be. */
 #define NOFILE_CEILING 1048576
@@ -80,6 +83,7 @@ struct svc_httpd {
     unsigned keep, hard, n_open, n_closing;
     unsigned long long closed_limit, closed_timeout; /* totals, for /metrics */
     unsigned long long new_limit, new_timeout;       /* not yet logged */
+    double pause_until; /* out of descriptors: do not retry accept() before */
 
     pthread_mutex_t log_mu;
     double log_last;
@@ -128,6 +132,20 @@ static void log_line(const char *msg, unsigned long suppressed, const char *last
         svc_log(SVC_WARNING, SVC_LOG_FIELDS_NONE, "httpd: %s", msg);
 }
 
+/* One line through the limiter: written, or counted as suppressed. */
+__attribute__((format(printf, 2, 3))) static void log_limited(struct svc_httpd *h, const char *fmt,
+                                                              ...)
+{
+    char msg[LOG_LINE_MAX], last[LOG_LINE_MAX];
+    unsigned long suppressed = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (log_slot(h, msg, &suppressed, last))
+        log_line(msg, suppressed, last);
+}
+
 /* Once a second has passed, report the lines suppressed since the last one. */
 static void log_flush(struct svc_httpd *h)
 {
@@ -148,12 +166,19 @@ static void log_flush(struct svc_httpd *h)
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    char msg[LOG_LINE_MAX], last[LOG_LINE_MAX];
-    unsigned long suppressed = 0;
+    struct svc_httpd *h = cls;
+    char msg[LOG_LINE_MAX];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     msg[strcspn(msg, "\n")] = 0; /* MHD ends its messages with one */
-    if (log_slot(cls, msg, &suppressed, last))
-        log_line(msg, suppressed, last);
+    /* accept() failed for want of descriptors while MHD holds no connection:
+     * MHD then leaves the listen socket in its epoll set ("will try busy
+     * waiting", daemon.c), so the loop would spin a core until the process
+     * frees one. The loop waits ACCEPT_PAUSE_S instead. MHD says so only in
+     * this message; should its wording change, the loop spins but still logs
+     * once a second. */
+    if (strstr(msg, "resource limit at FIRST connection"))
+        h->pause_until = now_s() + ACCEPT_PAUSE_S;
+    log_limited(h, "%s", msg);
 }
 
 /* --- connections ------------------------------------------------------------ */
@@ -299,6 +324,7 @@ static void *httpd_main(void *arg)
                           {.fd = h->wake[0], .events = POLLIN}};
     while (!atomic_load(&h->stop)) {
         MHD_UNSIGNED_LONG_LONG mhd_ms;
+        int rc;
         double now = now_s(), wait = 1.0; /* the sweep and the log flush run at least this often */
         for (struct conn *k = h->head; k; k = k->next) {
             if (!k->closing) {
@@ -309,8 +335,16 @@ static void *httpd_main(void *arg)
         }
         if (MHD_get_timeout(h->d, &mhd_ms) == MHD_YES && (double)mhd_ms / 1e3 < wait)
             wait = (double)mhd_ms / 1e3;
-        if (poll(p, 2, (int)(wait * 1e3 + 0.999)) < 0 && errno != EINTR)
-            break;
+        p[0].revents = p[1].revents = 0;
+        if (h->pause_until > now) /* only the wake-up pipe until then */
+            rc = poll(p + 1, 1, (int)((h->pause_until - now) * 1e3 + 0.999));
+        else
+            rc = poll(p, 2, (int)(wait * 1e3 + 0.999));
+        if (rc < 0 && errno != EINTR) {
+            log_limited(h, "poll: %s", strerror(errno));
+            h->pause_until = now + ACCEPT_PAUSE_S;
+            continue;
+        }
         if (p[1].revents)
             break;
         MHD_run(h->d);

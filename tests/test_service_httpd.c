@@ -74,8 +74,8 @@ static rlim_t raise_own_nofile(void)
 struct child {
     pid_t pid;
     int port;
-    int cmd_w;  /* to the child: 'f' = try to open FD_PROBE sockets; EOF = exit */
-    int resp_r; /* from the child: the port, then one int per 'f' */
+    int cmd_w;  /* to the child: one command byte (child_main); EOF = exit */
+    int resp_r; /* from the child: the port, then one int per command */
     char log_path[256];
     double started;
 };
@@ -98,6 +98,9 @@ static int child_try_fds(int n)
     return ok;
 }
 
+/* Commands: 'f' try to open FD_PROBE sockets and close them again, 'x' take
+ * every free descriptor (a service leaking them), 'r' give them back. Each
+ * answers with a count. */
 static void child_main(const char *listen, rlim_t nofile, int cmd_r, int resp_w,
                        const char *log_path)
 {
@@ -105,7 +108,7 @@ static void child_main(const char *listen, rlim_t nofile, int cmd_r, int resp_w,
     struct svc_metrics *m;
     struct svc_httpd *h;
     int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int port;
+    int port, held[1024], n_held = 0;
     char c;
     if (fd >= 0) {
         dup2(fd, STDERR_FILENO);
@@ -123,8 +126,19 @@ static void child_main(const char *listen, rlim_t nofile, int cmd_r, int resp_w,
     if (write(resp_w, &port, sizeof(port)) != sizeof(port))
         _exit(1);
     while (h && read(cmd_r, &c, 1) == 1) {
-        int ok = child_try_fds(FD_PROBE);
-        if (write(resp_w, &ok, sizeof(ok)) != sizeof(ok))
+        int n = 0;
+        if (c == 'f') {
+            n = child_try_fds(FD_PROBE);
+        } else if (c == 'x') {
+            while (n_held < 1024 && (held[n_held] = socket(AF_INET, SOCK_STREAM, 0)) >= 0)
+                n_held++;
+            n = n_held;
+        } else if (c == 'r') {
+            n = n_held;
+            while (n_held > 0)
+                close(held[--n_held]);
+        }
+        if (write(resp_w, &n, sizeof(n)) != sizeof(n))
             break;
     }
     svc_httpd_destroy(h);
@@ -160,12 +174,12 @@ static void child_start(struct child *ch, rlim_t nofile)
     assert_true(ch->port > 0);
 }
 
-static int child_fds(struct child *ch)
+static int child_cmd(struct child *ch, char c)
 {
-    int ok = -1;
-    assert_int_equal(write(ch->cmd_w, "f", 1), 1);
-    assert_int_equal(read(ch->resp_r, &ok, sizeof(ok)), (ssize_t)sizeof(ok));
-    return ok;
+    int n = -1;
+    assert_int_equal(write(ch->cmd_w, &c, 1), 1);
+    assert_int_equal(read(ch->resp_r, &n, sizeof(n)), (ssize_t)sizeof(n));
+    return n;
 }
 
 /* CPU seconds the child has used so far (utime + stime from /proc). */
@@ -537,7 +551,7 @@ static void flood_and_probe(const char *what, int n, double drip_s, int rounds, 
         svc_test_sleep(spacing_s);
     }
     if (check_fds)
-        fds = child_fds(&g_child);
+        fds = child_cmd(&g_child, 'f');
     held = flood_open(&g_flood);
     cpu1 = child_cpu_s(&g_child);
     flood_stop(&g_flood);
@@ -596,6 +610,43 @@ static void test_fd_budget(void **state)
 {
     (void)state;
     flood_and_probe("fd limit 400", 2000, 0, 8, 0.25, 400, 1);
+}
+
+/* The process has run out of descriptors (a leak elsewhere in the service)
+ * while the server holds no connection: a client waiting to be accepted must
+ * not make the server's thread spin a core retrying accept(), and the server
+ * serves again once descriptors are free. */
+static void test_fd_exhausted(void **state)
+{
+    struct probe_stats hz = {.path = "/healthz"};
+    double cpu0, cpu1, t0, elapsed;
+    int taken, fd, log_ok;
+    char why[512] = "";
+    (void)state;
+    child_start(&g_child, 64);
+    taken = child_cmd(&g_child, 'x');
+    cpu0 = child_cpu_s(&g_child);
+    t0 = now_s();
+    fd = connect_nb(g_child.port);
+    assert_true(fd >= 0);
+    svc_test_sleep(3.0);
+    cpu1 = child_cpu_s(&g_child);
+    elapsed = now_s() - t0;
+    child_cmd(&g_child, 'r');
+    close(fd);
+    for (int i = 0; i < PROBE_FAILURES_MAX && !hz.ok; i++)
+        probe(g_child.port, &hz);
+    printf("  no fds: took %d descriptors; with a client waiting the server used %.2f s CPU in "
+           "%.1f s; /healthz after the release: %s\n",
+           taken, cpu1 - cpu0, elapsed, hz.ok ? "200" : "no answer");
+    child_stop(&g_child);
+    log_ok = check_child_log(&g_child, "no fds", why, sizeof(why)) == 0;
+    if (cpu1 - cpu0 > elapsed / 2)
+        fail_msg("the server spun %.2f s CPU in %.1f s retrying accept()", cpu1 - cpu0, elapsed);
+    if (!hz.ok)
+        fail_msg("/healthz does not answer once descriptors are free again");
+    if (!log_ok)
+        fail_msg("no fds: %s", why);
 }
 
 /* One slowloris connection alone: the server closes it within a bounded
@@ -782,6 +833,7 @@ int main(void)
         cmocka_unit_test_teardown(test_idle_flood, teardown_flood),
         cmocka_unit_test_teardown(test_slowloris, teardown_flood),
         cmocka_unit_test_teardown(test_fd_budget, teardown_flood),
+        cmocka_unit_test_teardown(test_fd_exhausted, teardown_flood),
     };
     int rc;
     signal(SIGPIPE, SIG_IGN);
