@@ -7,7 +7,7 @@ if(TARGET PkgConfig::CMOCKA)
   target_include_directories(wiggly_test_svc PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
   target_link_libraries(wiggly_test_svc PUBLIC wiggly_options m)
 
-  foreach(t pool metrics storage batch pipeline error)
+  foreach(t pool metrics httpd storage batch pipeline error)
     add_executable(test_service_${t} test_service_${t}.c)
     target_link_libraries(test_service_${t} PRIVATE wiggly_service wiggly_test_svc wiggly_options
       PkgConfig::CMOCKA PkgConfig::CURL PkgConfig::JANSSON Libev::libev Threads::Threads)
