@@ -15,7 +15,7 @@ RUN scripts/deps.sh --build-only && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
  && cmake --build /build -j"$(nproc)" --target wiggly \
- && install -D -m 0755 -s /build/service/wiggly /out/wiggly
+ && install -D -m 0755 -s /build/cli/wiggly /out/wiggly
 
 FROM debian:bookworm-slim AS runtime
 COPY scripts/deps.sh /tmp/deps.sh

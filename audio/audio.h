@@ -18,18 +18,34 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* The error table (libuv's UV_ERRNO_MAP): name, value, text, and whether
+ * the input itself is at fault (permanent: retrying cannot help).
+ * audio_strerror, audio_errname and audio_error_is_permanent are generated
+ * from it (error.c). */
+#define AUDIO_ERRNO_MAP(XX)                                                                        \
+    XX(ENOMEM, -1000, "out of memory", 0)                                                          \
+    XX(EIO, -1001, "i/o error", 0)                                                                 \
+    XX(ENOTAUDIO, -1002, "not an audio file", 1)                                                   \
+    XX(ECORRUPT, -1003, "corrupt audio stream", 1)                                                 \
+    XX(EUNSUPPORTED, -1004, "unsupported", 1)                                                      \
+    XX(ETOOBIG, -1005, "input larger than limit", 1)                                               \
+    XX(EINVAL, -1006, "invalid argument", 1)                                                       \
+    XX(EINTERNAL, -1007, "internal audio library error", 0)                                        \
+    XX(EEMPTY, -1008, "empty audio", 1)                                                            \
+    XX(ECANCELED, -1009, "canceled", 0)
+
+/* ENOMEM out of memory; EIO cannot read or write a file; ENOTAUDIO not an
+ * audio file / unknown format; ECORRUPT truncated or malformed stream;
+ * EUNSUPPORTED valid input, but the requested op/format can't do it;
+ * ETOOBIG larger than a limit (docs/audio.md "Limits"); EINVAL bad argument
+ * (spec, option value); EINTERNAL a library failed unexpectedly; EEMPTY
+ * valid input, but no output frame (never written out); ECANCELED
+ * spec.cancel was set: stopped between two chunks. */
 enum audio_errc {
     AUDIO_OK = 0,
-    AUDIO_ENOMEM = -1000,       /* out of memory */
-    AUDIO_EIO = -1001,          /* cannot read or write a file */
-    AUDIO_ENOTAUDIO = -1002,    /* not an audio file / unknown format */
-    AUDIO_ECORRUPT = -1003,     /* truncated or malformed stream */
-    AUDIO_EUNSUPPORTED = -1004, /* valid input, but the requested op/format can't do it */
-    AUDIO_ETOOBIG = -1005,      /* input larger than a configured limit */
-    AUDIO_EINVAL = -1006,       /* bad argument (spec, option value) */
-    AUDIO_EINTERNAL = -1007,    /* a library failed unexpectedly */
-    AUDIO_EEMPTY = -1008,       /* valid input, but no output frame: never written out */
-    AUDIO_ECANCELED = -1009     /* spec.cancel was set: stopped between two chunks */
+#define XX(name, value, text, permanent) AUDIO_##name = value,
+    AUDIO_ERRNO_MAP(XX)
+#undef XX
 };
 
 struct audio_error {
@@ -38,6 +54,9 @@ struct audio_error {
 };
 
 const char *audio_strerror(int code);
+/* "AUDIO_ETOOBIG" for AUDIO_ETOOBIG. */
+const char *audio_errname(int code);
+
 /* Permanent: retrying with the same input can never succeed. */
 int audio_error_is_permanent(int code);
 

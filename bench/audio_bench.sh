@@ -10,4 +10,4 @@ cmake -S . -B "$dir" -DWIGGLY_WERROR=ON >/dev/null
 cmake --build "$dir" -j2 --target wiggly baseline_resample audio_bench >/dev/null
 work=$(mktemp -d "${TMPDIR:-/tmp}/wiggly-bench-XXXXXX")
 trap 'rm -rf "$work"' EXIT
-"$dir/bench/audio_bench" "$dir/service/wiggly" "$dir/bench/baseline_resample" "$work" "$@"
+"$dir/bench/audio_bench" "$dir/cli/wiggly" "$dir/bench/baseline_resample" "$work" "$@"

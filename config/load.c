@@ -156,8 +156,9 @@ static int check_job_name(const char *s, char *why, size_t n)
     return 0;
 }
 
-/* Reference §2.1: projects/P/{topics,subscriptions}/N with N starting with a
- * letter, [A-Za-z0-9-_.~+%], 3..255 characters, not starting with "goog". */
+/* docs/gcp.md "Resource names": projects/P/{topics,subscriptions}/N with N
+ * starting with a letter, [A-Za-z0-9-_.~+%], 3..255 characters, not starting
+ * with "goog". */
 static int check_resource(const char *s, const char *kind, char *why, size_t n)
 {
     if (strncmp(s, "projects/", 9) != 0 || !s[9] || s[9] == '/') {

@@ -1,6 +1,6 @@
 /* auth.c: OAuth2 access tokens by Application Default Credentials.
  *
- * Order (reference §6): a service-account key named by
+ * Order (docs/gcp.md "Authentication order"): a service-account key named by
  * GOOGLE_APPLICATION_CREDENTIALS (an RS256 JWT signed with OpenSSL,
  * exchanged at the key's token_uri), else the metadata server
  * (GCE_METADATA_HOST, legacy GCE_METADATA_ROOT, else

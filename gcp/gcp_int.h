@@ -14,7 +14,7 @@
 struct gcp_auth;
 struct gcp__req;
 
-/* Which failures a request may be retried on (reference §7). */
+/* Which failures a request may be retried on (docs/gcp.md "Retry policy"). */
 enum gcp__retry {
     GCP__RETRY_NEVER = 0,
     GCP__RETRY_IDEMPOTENT, /* GCS idempotent / token: 408, 429, 5xx, transport */

@@ -9,9 +9,10 @@
  * A failed chunk is not re-sent blindly: after a backoff the upload status
  * is queried (PUT bytes * /TOTAL) and the upload resumes from what the
  * server persisted. Writes are retried by the engine only when they carry a
- * generation precondition (reference §7.2). All requests of a client are in
- * one group, and operations waiting on a backoff timer are listed, so
- * destroy cancels everything with exactly one callback each.
+ * generation precondition (docs/gcp.md "Retries and idempotency"). All
+ * requests of a client are in one group, and operations waiting on a backoff
+ * timer are listed, so destroy cancels everything with exactly one callback
+ * each.
  * Loop thread only. */
 #include "gcp/gcs.h"
 
@@ -417,8 +418,8 @@ int gcp_gcs_bucket_create(struct gcp_gcs *g, const char *project, const char *bu
         return GCP_ENOMEM;
     }
     free(ep);
-    /* Bucket insert is idempotent (reference §7.2): a retried create that
-     * already happened answers 409. */
+    /* Bucket insert is idempotent (docs/gcp.md "Retries and idempotency"):
+     * a retried create that already happened answers 409. */
     return simple_call(g, "POST", &u, what, body, GCP__RETRY_IDEMPOTENT, NULL, cb, ud);
 }
 
@@ -1016,7 +1017,8 @@ static void delete_generation(struct gcp_gcs *g, const char *bucket, const char 
 
 /* The final answer of an upload: the object resource, CRC32C compared. A
  * stored object whose CRC32C differs from what was sent is deleted (that
- * generation only) and reported as GCP_ECHECKSUM (reference §4.5 step 6). */
+ * generation only) and reported as GCP_ECHECKSUM (docs/gcp.md "Uploads and
+ * integrity"). */
 static void up_done(struct up_op *op, struct gcp__resp *resp)
 {
     json_t *root;

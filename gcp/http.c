@@ -2,7 +2,8 @@
  * caller's libev loop (curl multi_socket API): one ev_io per socket, one
  * ev_timer for curl's single timeout, and a per-request ev_timer for retry
  * backoff. curl is called only from watcher callbacks and API calls, never
- * from inside curl's socket or timer callbacks (reference §10).
+ * from inside curl's socket or timer callbacks (docs/gcp.md "curl on
+ * libev").
  *
  * A request goes WAIT_AUTH -> RUNNING -> (BACKOFF -> WAIT_AUTH ...) -> done.
  * It is unlinked before its callback fires, so the callback may start new

@@ -4,9 +4,10 @@
  * client-side timeout counts as an empty pull), :acknowledge and
  * :modifyAckDeadline split into requests of at most 1000 ackIds, :publish
  * split within 1000 messages / 10 MB, and the admin calls. Retries follow
- * the per-RPC sets of the official clients (reference §7.1); the engine
- * applies them. Every request of this client is in one group, so destroy
- * and gcp_pubsub_cancel_pulls cancel exactly their own requests.
+ * the per-RPC sets of the official clients (docs/gcp.md "Retries and
+ * idempotency"); the engine applies them. Every request of this client is
+ * in one group, so destroy and gcp_pubsub_cancel_pulls cancel exactly their
+ * own requests.
  * Loop thread only. */
 #include "gcp/pubsub.h"
 

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 dir=$(scripts/build.sh)
-wiggly="$PWD/$dir/service/wiggly"
+wiggly="$PWD/$dir/cli/wiggly"
 work=${WIGGLY_DEMO_DIR:-/tmp/wiggly-demo}
 mkdir -p "$work"
 WIGGLY_DEMO_DIR=$(cd "$work" && pwd) # the config builds file:// URLs: absolute

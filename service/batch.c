@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "service/cloud.h"
 #include "service/log.h"
+#include "service/message.h"
 #include "service/metrics.h"
 #include "service/pipeline.h"
 #include "service/pool.h"
@@ -83,6 +84,13 @@ static void on_progress(struct ev_loop *loop, ev_timer *w, int revents)
     draw_progress(w->data);
 }
 
+static char *utf8_dup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    return d ? (char *)svc_utf8_copy(d, n, s) : NULL;
+}
+
 static void add_failure(struct batch *b, size_t index, const char *element, const char *reason,
                         const char *error)
 {
@@ -95,9 +103,10 @@ static void add_failure(struct batch *b, size_t index, const char *element, cons
         b->fails = f;
         b->cap_fails = cap;
     }
-    b->fails[b->n_fails].element = strdup(element && element[0] ? element : b->ids[index]);
+    /* The element and the error may have been cut inside a character. */
+    b->fails[b->n_fails].element = utf8_dup(element && element[0] ? element : b->ids[index]);
     b->fails[b->n_fails].reason = strdup(reason ? reason : "failed");
-    b->fails[b->n_fails].error = strdup(error ? error : "");
+    b->fails[b->n_fails].error = utf8_dup(error ? error : "");
     b->n_fails++;
 }
 
@@ -357,14 +366,6 @@ static int check_roots(struct ev_loop *loop, struct svc_storage *st, const struc
     return 0;
 }
 
-static int needs_gcs(const struct cfg_job *cfg)
-{
-    return svc_url_kind(cfg->input.location) == SVC_URL_GS ||
-           svc_url_kind(cfg->output.location) == SVC_URL_GS ||
-           (cfg->features.enabled && cfg->features.location &&
-            svc_url_kind(cfg->features.location) == SVC_URL_GS);
-}
-
 int svc_batch_run(const struct svc_run_opts *o, struct svc_batch_summary *summary)
 {
     const struct cfg_job *cfg = o->cfg;
@@ -394,7 +395,7 @@ int svc_batch_run(const struct svc_run_opts *o, struct svc_batch_summary *summar
         fprintf(stderr, "wiggly run: out of memory\n");
         goto out;
     }
-    if (svc_cloud_init(&cloud, b.loop, 0, needs_gcs(cfg), &err) != 0) {
+    if (svc_cloud_init(&cloud, b.loop, 0, svc_cloud_needs_gcs(cfg), &err) != 0) {
         fprintf(stderr, "wiggly run: %s\n", err.msg);
         goto out;
     }
@@ -407,8 +408,7 @@ int svc_batch_run(const struct svc_run_opts *o, struct svc_batch_summary *summar
     if ((rc = check_roots(b.loop, b.st, cfg, &roots)) != 0)
         goto out;
     rc = 1;
-    b.max_in_flight =
-        cfg->runtime.max_in_flight > 0 ? cfg->runtime.max_in_flight : 2 * svc_pool_threads(pool);
+    b.max_in_flight = svc_pool_max_in_flight(pool, cfg->runtime.max_in_flight);
     {
         struct svc_pipeline_opts po = {
             .cfg = cfg,

@@ -4,10 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "gcp/auth.h"
 #include "gcp/gcs.h"
 #include "gcp/http.h"
 #include "gcp/pubsub.h"
+#include "service/storage.h"
 
 static int env_set(const char *name)
 {
@@ -67,6 +69,14 @@ void svc_cloud_cleanup(struct svc_cloud *c)
     gcp_auth_destroy(c->auth);
     gcp_http_destroy(c->http);
     memset(c, 0, sizeof(*c));
+}
+
+int svc_cloud_needs_gcs(const struct cfg_job *cfg)
+{
+    return svc_url_kind(cfg->input.location) == SVC_URL_GS ||
+           svc_url_kind(cfg->output.location) == SVC_URL_GS ||
+           (cfg->features.enabled && cfg->features.location &&
+            svc_url_kind(cfg->features.location) == SVC_URL_GS);
 }
 
 int svc_cloud_ready(const struct svc_cloud *c)

@@ -19,6 +19,10 @@ int svc_cloud_init(struct svc_cloud *c, struct ev_loop *loop, int want_pubsub, i
                    struct svc_error *err);
 /* Cancels outstanding requests (their callbacks fire) and frees. */
 void svc_cloud_cleanup(struct svc_cloud *c);
+struct cfg_job;
+/* The job has a gs:// location (input, output, or features when on). */
+int svc_cloud_needs_gcs(const struct cfg_job *cfg);
+
 /* Ready when no auth is needed or a token has been obtained. */
 int svc_cloud_ready(const struct svc_cloud *c);
 

@@ -1,6 +1,7 @@
 /* lease.c: periodic batched modifyAckDeadline for the messages in flight.
- * Deadlines are clamped to [10, 600] s (gcp-protocol.md 2.5); the timer runs
- * at half the deadline so one lost request still leaves time for the next.
+ * Deadlines are clamped to [10, 600] s (docs/gcp.md "Acks, modacks and
+ * leases"); the timer runs at half the deadline so one lost request still
+ * leaves time for the next.
  * Request callbacks carry no pointer to the lease, so outstanding requests
  * may outlive it. Loop thread only. */
 #include "service/lease.h"

@@ -1,5 +1,6 @@
 /* message.c: the wiggly message (wire format of docs/messages.md) and the
- * decision steps of DESIGN.md "Messages", as pure functions.
+ * decision steps of docs/messages.md "What a job does with a message", as
+ * pure functions.
  *
  * A payload is checked before jansson sees it: size cap, valid UTF-8, no NUL,
  * nesting depth cap. After trimming surrounding whitespace, a payload that
@@ -607,4 +608,36 @@ int svc_message_make_trigger(struct svc_message *out, const struct svc_message *
         return -1;
     }
     return 0;
+}
+
+/* See message.h. */
+const char *svc_utf8_copy(char *dst, size_t n, const char *src)
+{
+    const unsigned char *p = (const unsigned char *)src;
+    size_t o = 0;
+    while (*p && o + 1 < n) {
+        size_t k = *p < 0x80             ? 1
+                   : (*p & 0xE0) == 0xC0 ? 2
+                   : (*p & 0xF0) == 0xE0 ? 3
+                   : (*p & 0xF8) == 0xF0 ? 4
+                                         : 0;
+        size_t i = 1;
+        while (k && i < k && (p[i] & 0xC0) == 0x80)
+            i++;
+        /* Overlong forms, surrogates and code points above U+10FFFF. */
+        if (k == 0 || i < k || (k == 2 && p[0] < 0xC2) ||
+            (k == 3 && ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0))) ||
+            (k == 4 &&
+             ((p[0] == 0xF0 && p[1] < 0x90) || p[0] > 0xF4 || (p[0] == 0xF4 && p[1] >= 0x90))) ||
+            o + k >= n) {
+            dst[o++] = '?';
+            p++;
+            continue;
+        }
+        memcpy(dst + o, p, k);
+        o += k;
+        p += k;
+    }
+    dst[o] = 0;
+    return dst;
 }

@@ -1,6 +1,7 @@
 /* message.h: the wiggly message (what Klio's KlioMessage v2 carries) and the
- * decision logic of DESIGN.md "Messages", as pure functions: no I/O, so the
- * loop, batch mode and unit tests share one implementation.
+ * decision logic of docs/messages.md "What a job does with a message", as
+ * pure functions: no I/O, so the loop, batch mode and unit tests share one
+ * implementation.
  *
  * Wire format (JSON, documented in docs/messages.md):
  *   {"v":1, "element":"artist/album/track-001", "force":false, "ping":false,
@@ -59,6 +60,15 @@ int svc_message_audit_add(struct svc_message *m, const char *job, size_t max_aud
 
 /* 0 if the element is a valid relative object name, else -1 and why. */
 int svc_element_check(const char *element, char *why, size_t why_len);
+
+/* Copy src into dst (of size n, n >= 1), each byte of an invalid or cut
+ * UTF-8 sequence replaced by '?'; returns dst. Error texts and elements are
+ * cut at a byte count (snprintf, the 1024-byte element field), possibly
+ * inside a character, and what leaves the process must be valid UTF-8:
+ * Pub/Sub refuses attributes that are not (the dead-letter publish would
+ * fail on every redelivery), and a summary on stdout must not break a
+ * terminal or a parser. */
+const char *svc_utf8_copy(char *dst, size_t n, const char *src);
 
 /* Decision steps 1-3, before any storage call. */
 enum svc_pre {

@@ -1,37 +1,40 @@
-/* pipeline.h: the per-message state machine of DESIGN.md "Data flow", shared
- * by the Pub/Sub loop (run.c) and batch mode (batch.c).
+/* pipeline.h: the per-message state machine (docs/architecture.md "Data
+ * flow of one message"), shared by the Pub/Sub loop (stream.c) and batch
+ * mode (batch.c).
  *
- *   decode -> svc_decide_pre -> [stat output] -> [stat input] -> svc_decide_post
- *   -> fetch input (loop) -> audio chain (worker) -> features + output upload
- *   (loop, create-only unless forced) -> publish downstream -> finish
+ *   NEW -> DECIDE (decode, recipients, loop guard, ping)
+ *       -> CHECK_OUTPUTS (every declared output) -> CHECK_INPUT
+ *       -> FETCH (loop) -> PROCESS (the processor, on the pool)
+ *       -> UPLOAD (every declared output, create-only unless forced)
+ *       -> PUBLISH (downstream, or to the parent for a bottom-up trigger)
+ *       -> DONE
+ * Every transition goes through one setter that logs it (debug) and times
+ * the fetch, process and upload stages (wiggly_stage_seconds).
  *
  * The pipeline never acks: it ends every item by calling the runner's
  * finish hook exactly once with a disposition (ACK with an outcome, RETRY for
  * a transient failure, DEAD for a permanent one with a short reason code and
  * the precise error). The runner acks, nacks or dead-letters.
  *
- * Threading: loop thread only, except the DSP step that runs on the pool.
+ * Threading: loop thread only, except the processor's run() on the pool.
  * Ownership: items are created by svc_item_create and reference-counted: the
  * runner holds one reference and drops it with svc_item_release once it is
  * done with the item (after finish); the pipeline holds one while an
- * operation is outstanding (e.g. a worker job still running after a
- * timeout). */
+ * operation is outstanding (e.g. a worker job still stopping after a
+ * timeout). The pipeline's own state behind an item is private. */
 #ifndef WIGGLY_SERVICE_PIPELINE_H
 #define WIGGLY_SERVICE_PIPELINE_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include <ev.h>
-
-#include "audio/audio.h"
 #include "service/message.h"
 #include "service/metrics.h"
-#include "service/pool.h"
 #include "service/svc_error.h"
 
+struct ev_loop;
 struct cfg_job;
+struct svc_pool;
 struct svc_storage;
 struct svc_pipeline;
 
@@ -57,32 +60,6 @@ struct svc_item {
     struct svc_error err;              /* precise text for RETRY/DEAD (and notes for ACK) */
     char element[SVC_ELEMENT_MAX + 1]; /* "" until decoded */
     double seconds;                    /* audio seconds written (processed) */
-
-    /* Pipeline internals. */
-    struct svc_pipeline *pl;
-    int refs;
-    int finished;
-    atomic_int abandoned; /* finished: the DSP job stops at its next chunk (or never starts) */
-    int have_msg;
-    struct svc_message msg;
-    ev_timer timeout;
-    struct svc_pool_job job;
-    int in_pool;          /* job submitted, done() not yet called */
-    double t_queued;      /* ev_time() at submit */
-    double wait_credited; /* queue wait already added to the timeout */
-    int pending;          /* outstanding async operations */
-    int output_exists;
-    int force;
-    char *in_url, *out_url, *feat_url;
-    char *in_path;
-    int in_is_temp;
-    char *out_path; /* worker output, a temp file */
-    struct audio_result res;
-    struct audio_error aerr;
-    int arc;
-    double t_stage;
-    int n_pub, pub_failed;
-    struct svc_error pub_err;
 };
 
 typedef void (*svc_publish_done_cb)(void *ud, const struct svc_error *err);
@@ -110,12 +87,18 @@ struct svc_pipeline_opts {
 struct svc_pipeline *svc_pipeline_create(const struct svc_pipeline_opts *o, struct svc_error *err);
 void svc_pipeline_destroy(struct svc_pipeline *pl);
 
-/* Map the config's steps to the audio engine's spec (shared with tests). */
-int svc_spec_from_cfg(const struct cfg_job *cfg, struct audio_spec *spec, struct svc_error *err);
+/* The scratch directory takes files: a missing or read-only temp_dir would
+ * fail every message until it is dead-lettered, so runners and `verify`
+ * check it first. 0 or SVC_EIO with the reason. */
+int svc_temp_dir_check(const char *dir, struct svc_error *err);
+/* The config's runtime.temp_dir, or /tmp. */
+const char *svc_temp_dir(const struct cfg_job *cfg);
 
 /* A new item holding a copy of the payload (refs = 1, the runner's). */
 struct svc_item *svc_item_create(const void *data, size_t len);
 void svc_item_release(struct svc_item *it);
+/* svc_pipeline_start was called on it. */
+int svc_item_started(const struct svc_item *it);
 
 void svc_pipeline_start(struct svc_pipeline *pl, struct svc_item *it);
 /* Finish now with RETRY and SVC_ECANCELED (shutdown); no-op when finished. */

@@ -210,6 +210,11 @@ size_t svc_pool_queued(struct svc_pool *p)
     return n;
 }
 
+int svc_pool_max_in_flight(const struct svc_pool *p, int configured)
+{
+    return configured > 0 ? configured : 2 * svc_pool_threads(p);
+}
+
 int svc_pool_threads(const struct svc_pool *p)
 {
     return p ? p->n_threads : 0;

@@ -48,6 +48,9 @@ size_t svc_pool_queued(struct svc_pool *p);
 /* Workers running a job now. */
 int svc_pool_busy(struct svc_pool *p);
 int svc_pool_threads(const struct svc_pool *p);
+/* Flow control's default: configured > 0 as is, else twice the threads, so
+ * a message downloads while another one's DSP runs. */
+int svc_pool_max_in_flight(const struct svc_pool *p, int configured);
 /* Number of online cores (>= 1). */
 int svc_pool_cores(void);
 

@@ -1,7 +1,7 @@
 /* storage_gs.c: the gs:// scheme (see storage_int.h). gs://bucket/name
  * goes through gcp_gcs (curl multi on the loop); every operation ends from
  * gcp_gcs's callback, or from the ready list when it cannot start. GCS
- * errors become service errors here, at one edge (from_gcp). The bucket
+ * errors become service errors through svc_error_from_gcp. The bucket
  * name rules and the 1024-byte object name limit live here, not in
  * config/: https://cloud.google.com/storage/docs/buckets#naming and
  * https://cloud.google.com/storage/docs/objects#naming. */
@@ -134,38 +134,11 @@ static struct gcp_gcs *gs_target(struct svc__storage_op *o, const char *url, cha
     return gcs;
 }
 
-static int from_gcp(const struct gcp_error *ge)
-{
-    switch (ge->code) {
-    case GCP_ENOTFOUND:
-        return SVC_ENOTFOUND;
-    case GCP_ENOBUCKET:
-        return SVC_ENOBUCKET;
-    case GCP_EPRECONDITION:
-    case GCP_EEXISTS:
-        return SVC_EEXISTS;
-    case GCP_ETOOBIG:
-        return SVC_ETOOBIG;
-    case GCP_ECANCELED:
-        return SVC_ECANCELED;
-    case GCP_EINVAL:
-        return SVC_EREMOTE; /* a 400 for this object will be a 400 again */
-    case GCP_EIO:
-        return SVC_EIO;
-    case GCP_ENOMEM:
-        return SVC_ENOMEM;
-    default:
-        /* transport, 5xx, 429, checksum, and also 401/403: a permission
-         * problem is fixed by an operator, so retry (and dead-letter after
-         * max_attempts) rather than fail fast. */
-        return SVC_ETRANSIENT;
-    }
-}
-
+/* Through the service's one gcp edge (svc_error.c). */
 static void gs_fail(struct svc__storage_op *o, const struct gcp_error *ge)
 {
-    svc__storage_fail(o, from_gcp(ge), "%s%s%s", gcp_strerror(ge->code), ge->msg[0] ? ": " : "",
-                      ge->msg);
+    o->failed = 1;
+    svc_error_from_gcp(&o->err, ge);
 }
 
 static void on_stat(void *ud, const struct gcp_error *err, const struct gcp_gcs_object *obj)

@@ -8,9 +8,10 @@
  * finished it (output and downstream messages written) or after it was
  * published to the dead-letter topic; if that publish fails it is nacked,
  * so nothing is lost.
- * Shutdown (gcp-protocol.md 8.2): readiness false, cancel the pull, keep
- * extending leases, let in-flight work finish until shutdown_grace_s, then
- * nack the rest (modack 0), flush the outstanding requests, exit 0. */
+ * Shutdown (docs/gcp.md "Termination on Kubernetes"): readiness false,
+ * cancel the pull, keep extending leases, let in-flight work finish until
+ * shutdown_grace_s, then nack the rest (modack 0), flush the outstanding
+ * requests, exit 0. */
 #include "service/run.h"
 
 #include <math.h>
@@ -244,42 +245,6 @@ static void on_dead_published(void *ud, const struct gcp_error *err, const char 
     maybe_exit(s);
 }
 
-/* Copy src into dst (of size n), each byte of an invalid or cut UTF-8
- * sequence replaced by '?'. The error text and the element are cut at a byte
- * count (snprintf, the 1024-byte element field), possibly inside a
- * character, and Pub/Sub attributes must be valid UTF-8: the client refuses
- * them, and the dead-letter publish would fail on every redelivery. */
-static const char *utf8_attr(char *dst, size_t n, const char *src)
-{
-    const unsigned char *p = (const unsigned char *)src;
-    size_t o = 0;
-    while (*p && o + 1 < n) {
-        size_t k = *p < 0x80             ? 1
-                   : (*p & 0xE0) == 0xC0 ? 2
-                   : (*p & 0xF0) == 0xE0 ? 3
-                   : (*p & 0xF8) == 0xF0 ? 4
-                                         : 0;
-        size_t i = 1;
-        while (k && i < k && (p[i] & 0xC0) == 0x80)
-            i++;
-        /* Overlong forms, surrogates and code points above U+10FFFF. */
-        if (k == 0 || i < k || (k == 2 && p[0] < 0xC2) ||
-            (k == 3 && ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0))) ||
-            (k == 4 &&
-             ((p[0] == 0xF0 && p[1] < 0x90) || p[0] > 0xF4 || (p[0] == 0xF4 && p[1] >= 0x90))) ||
-            o + k >= n) {
-            dst[o++] = '?';
-            p++;
-            continue;
-        }
-        memcpy(dst + o, p, k);
-        o += k;
-        p += k;
-    }
-    dst[o] = 0;
-    return dst;
-}
-
 /* Steals the item reference. */
 static void dead_letter(struct stream *s, struct svc_item *it, const char *reason)
 {
@@ -290,12 +255,12 @@ static void dead_letter(struct stream *s, struct svc_item *it, const char *reaso
         {"wiggly_job", s->cfg->name},
         {"wiggly_reason", reason ? reason : "error"},
         {"wiggly_error",
-         it->err.msg[0] ? utf8_attr(error, sizeof(error), it->err.msg) : "unknown error"},
+         it->err.msg[0] ? svc_utf8_copy(error, sizeof(error), it->err.msg) : "unknown error"},
     };
     struct gcp_pubsub_message m = {.data = it->data, .len = it->len, .attrs = attrs, .n_attrs = 3};
     if (it->element[0])
         attrs[m.n_attrs++] = (struct gcp_pubsub_attr){
-            "wiggly_element", utf8_attr(element, sizeof(element), it->element)};
+            "wiggly_element", svc_utf8_copy(element, sizeof(element), it->element)};
     /* A payload near Pub/Sub's request limit no longer fits once base64 and
      * our attributes are added: keep its head and say how long it was,
      * rather than fail the dead-letter publish on every redelivery. */
@@ -347,10 +312,8 @@ static void on_published(void *ud, const struct gcp_error *err, const char *cons
     struct svc_error e = {0};
     (void)ids;
     (void)n;
-    if (err) {
-        e.code = gcp_error_is_transient(err->code) ? SVC_ETRANSIENT : SVC_EREMOTE;
-        snprintf(e.msg, sizeof(e.msg), "%s", err->msg[0] ? err->msg : gcp_strerror(err->code));
-    }
+    if (err)
+        svc_error_from_gcp(&e, err);
     p->cb(p->ud, err ? &e : NULL);
     free(p);
 }
@@ -416,7 +379,7 @@ static void hook_finish(void *ctx, struct svc_item *it)
             svc_error_set(&it->err, it->err.code, "attempt %d of %d failed (%.20s): %s", attempt,
                           s->cfg->runtime.max_attempts, it->reason ? it->reason : "transient",
                           prev);
-            dead_letter(s, it, "max_attempts");
+            dead_letter(s, it, svc_reason_name(SVC_R_MAX_ATTEMPTS));
         } else {
             int d = backoff_s(attempt);
             svc_metrics_outcome(s->metrics, SVC_OUT_RETRIED);
@@ -493,7 +456,7 @@ static void on_pull(void *ud, const struct gcp_error *err, const struct gcp_pubs
      * finish synchronously). */
     for (struct svc_item *it = s->head, *next; it; it = next) {
         next = it->next;
-        if (!it->pl)
+        if (!svc_item_started(it))
             svc_pipeline_start(s->pl, it);
     }
     maybe_pull(s);
@@ -619,12 +582,7 @@ int svc_stream_run(const struct svc_run_opts *o)
     s->metrics = svc_metrics_create();
     if (!s->loop || !s->metrics)
         goto out;
-    if (svc_cloud_init(&s->cloud, s->loop, 1,
-                       svc_url_kind(cfg->input.location) == SVC_URL_GS ||
-                           svc_url_kind(cfg->output.location) == SVC_URL_GS ||
-                           (cfg->features.enabled && cfg->features.location &&
-                            svc_url_kind(cfg->features.location) == SVC_URL_GS),
-                       &err) != 0) {
+    if (svc_cloud_init(&s->cloud, s->loop, 1, svc_cloud_needs_gcs(cfg), &err) != 0) {
         fprintf(stderr, "wiggly run: %s\n", err.msg);
         goto out;
     }
@@ -635,8 +593,7 @@ int svc_stream_run(const struct svc_run_opts *o)
         fprintf(stderr, "wiggly run: cannot start the worker pool\n");
         goto out;
     }
-    s->max_in_flight =
-        cfg->runtime.max_in_flight > 0 ? cfg->runtime.max_in_flight : 2 * svc_pool_threads(s->pool);
+    s->max_in_flight = svc_pool_max_in_flight(s->pool, cfg->runtime.max_in_flight);
     {
         struct svc_pipeline_opts po = {
             .cfg = cfg,

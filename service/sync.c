@@ -79,9 +79,5 @@ int svc_sync_sub_get(struct svc_sync *s, const char *subscription, struct svc_sy
         w.err.code = rc;
     if (w.err.code == 0)
         return 0;
-    return svc_error_set(err,
-                         w.err.code == GCP_ENOTFOUND          ? SVC_ENOTFOUND
-                         : gcp_error_is_transient(w.err.code) ? SVC_ETRANSIENT
-                                                              : SVC_EREMOTE,
-                         "%s", w.err.msg[0] ? w.err.msg : gcp_strerror(w.err.code));
+    return svc_error_from_gcp(err, &w.err);
 }

@@ -1,6 +1,6 @@
-/* sync.h: blocking helpers for the one-shot CLI verbs (publish, verify):
- * run a private loop until an asynchronous gcp/ call has called back.
- * Not for the service loop. */
+/* sync.h: blocking helpers for one-shot programs (the verbs publish and
+ * verify in cli/): run a private loop until an asynchronous gcp/ call has
+ * called back. Not for the service loop. */
 #ifndef WIGGLY_SERVICE_SYNC_H
 #define WIGGLY_SERVICE_SYNC_H
 

@@ -7,7 +7,7 @@ if(TARGET PkgConfig::CMOCKA)
   target_include_directories(wiggly_test_svc PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
   target_link_libraries(wiggly_test_svc PUBLIC wiggly_options m)
 
-  foreach(t pool metrics storage batch pipeline)
+  foreach(t pool metrics httpd storage batch pipeline error)
     add_executable(test_service_${t} test_service_${t}.c)
     target_link_libraries(test_service_${t} PRIVATE wiggly_service wiggly_test_svc wiggly_options
       PkgConfig::CMOCKA PkgConfig::CURL PkgConfig::JANSSON Libev::libev Threads::Threads)
@@ -46,13 +46,3 @@ if(TARGET PkgConfig::CMOCKA AND TARGET wiggly_test_pubsub AND TARGET wiggly_test
   # Empty results and 65-channel features; test audio made with libsndfile.
   target_link_libraries(it_service_audio PRIVATE wiggly_audio_testutil PkgConfig::SNDFILE)
 endif()
-
-# The verbs answer --help and refuse bad usage with exit code 2.
-foreach(verb run publish verify)
-  add_test(NAME service_cli_${verb}_help COMMAND wiggly ${verb} --help)
-  set_tests_properties(service_cli_${verb}_help PROPERTIES LABELS "unit;service"
-    PASS_REGULAR_EXPRESSION "usage: wiggly ${verb}")
-  add_test(NAME service_cli_${verb}_usage
-    COMMAND sh -c "\"$0\" ${verb} --no-such-option; test $? -eq 2" $<TARGET_FILE:wiggly>)
-  set_tests_properties(service_cli_${verb}_usage PROPERTIES LABELS "unit;service")
-endforeach()

@@ -620,6 +620,11 @@ static void test_bad_input(void **state)
     assert_true(audio_error_is_permanent(AUDIO_ECORRUPT));
     assert_true(audio_error_is_permanent(AUDIO_ENOTAUDIO));
     assert_true(audio_error_is_permanent(AUDIO_ETOOBIG));
+    /* One table (AUDIO_ERRNO_MAP) gives names, texts and permanence. */
+    assert_string_equal(audio_errname(AUDIO_ETOOBIG), "AUDIO_ETOOBIG");
+    assert_string_equal(audio_errname(AUDIO_OK), "AUDIO_OK");
+    assert_string_equal(audio_errname(-1), "AUDIO_UNKNOWN");
+    assert_false(audio_error_is_permanent(AUDIO_ENOMEM));
     assert_false(audio_error_is_permanent(AUDIO_EIO));
     assert_false(audio_error_is_permanent(AUDIO_ENOMEM));
     assert_string_equal(audio_strerror(AUDIO_ETOOBIG), "input larger than limit");

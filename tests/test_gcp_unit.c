@@ -136,7 +136,7 @@ static int pull_of(const char *s, struct gcp__pull *p, struct gcp_error *e)
 
 static void test_parse_pull(void **state)
 {
-    /* reference §2.4, as the emulator sends it, plus a message without data
+    /* docs/gcp.md "Pull", as the emulator sends it, plus a message without data
      * and deliveryAttempt (a subscription without a dead-letter policy). */
     static const char body[] =
         "{\n  \"receivedMessages\": [{\n"
@@ -182,7 +182,7 @@ static void test_parse_pull(void **state)
 
 static void test_parse_pull_empty(void **state)
 {
-    /* An empty long poll is "{}" (reference §2.4); curl may give no body. */
+    /* An empty long poll is "{}" (docs/gcp.md "Pull"); curl may give no body. */
     static const char *const empty[] = {"{}", "{\"receivedMessages\":[]}",
                                         "{\"receivedMessages\":null}", " {} \n"};
     struct gcp__pull p;
@@ -286,7 +286,7 @@ static int object_of(const char *s, struct gcp_gcs_object *o, struct json_t **do
 
 static void test_parse_object(void **state)
 {
-    /* objects.get as documented (reference §4.2). */
+    /* objects.get as documented (docs/gcp.md "The object resource and downloads"). */
     static const char body[] =
         "{\n \"kind\": \"storage#object\",\n"
         " \"id\": \"my-bucket/in/2024/file.csv/1700000000000001\",\n"
@@ -394,7 +394,7 @@ static void check_error_bodies(const struct errbody_case *c, size_t n)
 static void test_parse_error_body(void **state)
 {
     static const struct errbody_case c[] = {
-        /* google.rpc.Status (reference §2.7), with details. */
+        /* google.rpc.Status (docs/gcp.md "Error bodies"), with details. */
         {"{\"error\": {\"code\": 404, \"message\": \"Subscription does not exist\", \"status\": "
          "\"NOT_FOUND\"}}",
          "Subscription does not exist", "NOT_FOUND"},
@@ -402,7 +402,7 @@ static void test_parse_error_body(void **state)
          "\"ALREADY_EXISTS\",\"details\":[{\"@type\":\"type.googleapis.com/"
          "google.rpc.ErrorInfo\",\"reason\":\"r\",\"domain\":\"d\",\"metadata\":{}}]}}",
          "Topic already exists", "ALREADY_EXISTS"},
-        /* GCS (reference §4.6, §4.9): no status string. */
+        /* GCS (docs/gcp.md "Error bodies"): no status string. */
         {"{\"error\":{\"code\":412,\"message\":\"At least one of the pre-conditions you "
          "specified did not hold.\",\n  \"errors\":[{\"message\":\"At least one of the "
          "pre-conditions you specified did not hold.\",\n  \"domain\":\"global\",\"reason\":"
@@ -410,7 +410,7 @@ static void test_parse_error_body(void **state)
          "At least one of the pre-conditions you specified did not hold.", ""},
         {"{\"error\":{\"code\":404,\"message\":\"The specified bucket does not exist.\"}}",
          "The specified bucket does not exist.", ""},
-        /* OAuth token endpoint (reference §6.2). */
+        /* OAuth token endpoint (docs/gcp.md "Error bodies"). */
         {"{\"error\":\"invalid_grant\",\"error_description\":\"Invalid JWT Signature.\"}",
          "Invalid JWT Signature.", "invalid_grant"},
         {"{\"error\":\"server_error\"}", "", "server_error"},
@@ -480,7 +480,7 @@ static void test_parse_token(void **state)
     struct gcp_error e;
 
     (void)state;
-    /* Metadata server and OAuth token endpoint (reference §6.1, §6.2). */
+    /* Metadata server and OAuth token endpoint (docs/gcp.md "Tokens"). */
     assert_int_equal(
         token_of("{\"access_token\":\"ya29.c.b0Aaekm1K-x_y\",\"expires_in\":3599,\"token_type\":"
                  "\"Bearer\"}",

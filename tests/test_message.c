@@ -1,7 +1,7 @@
 /* test_message.c: the wiggly message (service/message.h): wire format
  * round trips, plain IDs, malformed payloads, element rules, every decision
- * branch, the bottom-up scenario of DESIGN.md, the loop guard and the audit
- * bound. */
+ * branch, the bottom-up scenario of docs/messages.md, the loop guard and the
+ * audit bound. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -543,7 +543,8 @@ static enum hop run_job(const char *name, const char *parent, int output_exists,
     return h;
 }
 
-/* DESIGN.md "Messages" step 5, the whole way round. Graph:
+/* docs/messages.md "Bottom-up, step by step" (step 6, input missing), the
+ * whole way round. Graph:
  *   A -> B -> D,  A -> C  (B's parent is A). */
 static void test_bottom_up_scenario(void **state)
 {

@@ -270,6 +270,123 @@ static void test_bad_bucket_name(void **state)
     }
 }
 
+/* Strict UTF-8 (RFC 3629): no overlongs, surrogates or code points above
+ * U+10FFFF. */
+static int valid_utf8(const unsigned char *p)
+{
+    while (*p) {
+        int k = *p < 0x80             ? 1
+                : (*p & 0xE0) == 0xC0 ? 2
+                : (*p & 0xF0) == 0xE0 ? 3
+                : (*p & 0xF8) == 0xF0 ? 4
+                                      : 0;
+        unsigned cp;
+        if (!k)
+            return 0;
+        cp = k == 1 ? *p : (unsigned)(*p & (0x7F >> k));
+        for (int i = 1; i < k; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        if ((k == 2 && cp < 0x80) || (k == 3 && cp < 0x800) || (k == 4 && cp < 0x10000) ||
+            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        p += k;
+    }
+    return 1;
+}
+
+/* An element too long to be valid, of two-byte characters, is cut at the
+ * 1024-byte field inside a character: the summary on stdout stays valid
+ * UTF-8 (issue 11). */
+static void test_summary_is_utf8(void **state)
+{
+    char cfgpath[512], ids[512], cmd[2048], p[512];
+    char *out;
+    FILE *f;
+    int status;
+    (void)state;
+    snprintf(ids, sizeof(ids), "%s/long-ids.txt", root);
+    f = fopen(ids, "w");
+    assert_non_null(f);
+    fputc('a', f);
+    for (int i = 0; i < 600; i++)
+        fputs("\xc3\xa9", f); /* U+00E9 */
+    fputc('\n', f);
+    fclose(f);
+    snprintf(cfgpath, sizeof(cfgpath), "%s/utf8.json", root);
+    f = fopen(cfgpath, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "{\"job\":\"utf8\",\"events\":{\"file\":\"%s\"},"
+            "\"input\":{\"location\":\"file://%s/in/\",\"suffix\":\".wav\"},"
+            "\"output\":{\"location\":\"file://%s/out-utf8/\",\"suffix\":\".wav\"},"
+            "\"runtime\":{\"workers\":1,\"temp_dir\":\"%s\"},\"listen\":\"\"}\n",
+            ids, root, root, root);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd), "%s run -c %s > %s/utf8-out.txt 2> %s/utf8-err.txt", WIGGLY_BIN,
+             cfgpath, root, root);
+    status = system(cmd);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 1);
+    snprintf(p, sizeof(p), "%s/utf8-out.txt", root);
+    out = svc_test_read_file(p, NULL);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "[bad_element]"));
+    if (!valid_utf8((const unsigned char *)out))
+        fail_msg("the summary is not valid UTF-8: %s", out);
+    free(out);
+}
+
+/* A missing temp_dir would fail every track: `run` stops at once (exit 2)
+ * and `verify` reports it (issue 11). */
+static void test_missing_temp_dir(void **state)
+{
+    char cfgpath[512], cmd[2048], p[512];
+    char *out;
+    FILE *f;
+    int status;
+    (void)state;
+    snprintf(cfgpath, sizeof(cfgpath), "%s/notmp.json", root);
+    f = fopen(cfgpath, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "{\"job\":\"notmp\",\"events\":{\"file\":\"%s/none.txt\"},"
+            "\"input\":{\"location\":\"file://%s/in/\",\"suffix\":\".wav\"},"
+            "\"output\":{\"location\":\"file://%s/out-notmp/\",\"suffix\":\".wav\"},"
+            "\"runtime\":{\"workers\":1,\"temp_dir\":\"%s/no-such-dir\"},\"listen\":\"\"}\n",
+            root, root, root, root);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd),
+             "printf 'artist/t0\\n' | %s run -c %s --ids - > %s/notmp-out.txt 2> %s/notmp-err.txt",
+             WIGGLY_BIN, cfgpath, root, root);
+    status = system(cmd);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 2);
+    snprintf(p, sizeof(p), "%s/notmp-err.txt", root);
+    out = svc_test_read_file(p, NULL);
+    assert_non_null(out);
+    snprintf(
+        p, sizeof(p),
+        "runtime.temp_dir %s/no-such-dir: cannot create a file there: No such file or directory",
+        root);
+    if (!strstr(out, p))
+        fail_msg("stderr lacks \"%s\": %s", p, out);
+    free(out);
+    snprintf(cmd, sizeof(cmd), "%s verify -c %s > %s/notmp-verify.txt 2>&1", WIGGLY_BIN, cfgpath,
+             root);
+    status = system(cmd);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 1);
+    snprintf(p, sizeof(p), "%s/notmp-verify.txt", root);
+    out = svc_test_read_file(p, NULL);
+    assert_non_null(out);
+    if (!strstr(out, "ERROR    temp_dir"))
+        fail_msg("verify did not report the temp_dir: %s", out);
+    free(out);
+}
+
 static void test_binary_with_stdin(void **state)
 {
     /* `wiggly run -c JOB --ids -` with IDs on stdin: a real process. */
@@ -463,6 +580,8 @@ int main(void)
         cmocka_unit_test(test_binary_with_stdin),
         cmocka_unit_test(test_missing_input_directory),
         cmocka_unit_test(test_bad_bucket_name),
+        cmocka_unit_test(test_summary_is_utf8),
+        cmocka_unit_test(test_missing_temp_dir),
         cmocka_unit_test(test_empty_audio),
         cmocka_unit_test(test_many_bad_ids),
     };

@@ -24,7 +24,7 @@
 #include <ev.h>
 
 #include "config/config.h"
-#include "service/pipeline.h"
+#include "service/pipeline_int.h"
 #include "service/pool.h"
 #include "service/storage.h"
 #include "support/svc_util.h"
@@ -284,11 +284,14 @@ static void test_timeout_cancels_running_dsp(void **state)
     assert_int_equal(svc_pool_submit(f.pool, &pr.job), 0);
     run_until(f.loop, &pr.done);
     assert_true(pr.done);
-    assert_int_equal(it->arc, AUDIO_ECANCELED);
-    printf("# %s\n", it->aerr.msg);
-    assert_non_null(strstr(it->aerr.msg, "canceled after "));
-    /* Stopped early: not the whole three hours. */
-    assert_true(strtoll(strstr(it->aerr.msg, "after ") + 6, NULL, 10) < 3ll * 3600 * 44100);
+    {
+        const struct svc_proc_result *r = svc__item_proc_result(it);
+        assert_int_equal(r->code, SVC_ECANCELED);
+        printf("# %s\n", r->msg);
+        assert_non_null(strstr(r->msg, "canceled after "));
+        /* Stopped early: not the whole three hours. */
+        assert_true(strtoll(strstr(r->msg, "after ") + 6, NULL, 10) < 3ll * 3600 * 44100);
+    }
     svc_item_release(it);
     unlink(p);
     fixture_down(&f);

@@ -47,6 +47,9 @@ case_ config-key overlays/transcode/job.json 's/"workers"/"wrokers"/' 'unknown k
 case_ config-enum overlays/transcode/job.json 's/"format": "flac"/"format": "aiff"/' "steps.format 'aiff'"
 case_ undeclared-topic overlays/transcode/job.json 's|topics/transcode-done|topics/transcode-finished|' "topic 'transcode-finished' of the job config is not declared"
 case_ graph-dangling-ref overlays/downsample-16k/pubsub.yaml 's/name: transcode-done/name: transcode-finished/' "topicRef 'transcode-finished' is not a PubSubTopic" --complete
+case_ netpol-port base/networkpolicy.yaml 's/    - port: http/    - port: 9090/' "admits port 9090, not the config's listen port 8080"
+case_ netpol-open base/networkpolicy.yaml 's/^  ingress:$/  ingress:\n  - {}/' 'admits every source'
+case_ netpol-selector base/networkpolicy.yaml 's|app.kubernetes.io/component: worker|app.kubernetes.io/component: workers|' 'no NetworkPolicy isolates its pods'
 case_ hpa-selector overlays/transcode/scaling-hpa.yaml 's/value: transcode/value: nope/' "metric selects subscription 'nope'" --hpa
 
 echo "$((n - failures)) passed, $failures failed"

@@ -15,8 +15,10 @@
 //    runtime.shutdown_grace_s, non-root and read-only root with an emptyDir at
 //    runtime.temp_dir, maxUnavailable 0, memory request and limit, the
 //    config/SA/scaler references resolve, the KEDA trigger uses mode+value
-//    (not the removed subscriptionSize) on the job's own subscription, the
-//    job config (CONFIG-FORMAT.md) is well formed and its subscription and
+//    (not the removed subscriptionSize) on the job's own subscription, a
+//    NetworkPolicy selects every job's pods and admits only chosen sources,
+//    only on the config's listen port, the
+//    job config (docs/config.md) is well formed and its subscription and
 //    topics are declared as Config Connector objects.
 // --complete: the render is a whole graph, so every topicRef and every topic
 //    a config names must be declared in it.
@@ -62,6 +64,7 @@ const models = new Map(
     ["v1", "ConfigMap", "kubernetes-models", "v1"],
     ["apps/v1", "Deployment", "kubernetes-models", "apps/v1"],
     ["policy/v1", "PodDisruptionBudget", "kubernetes-models", "policy/v1"],
+    ["networking.k8s.io/v1", "NetworkPolicy", "kubernetes-models", "networking.k8s.io/v1"],
     ["autoscaling/v2", "HorizontalPodAutoscaler", "kubernetes-models", "autoscaling/v2"],
     ["keda.sh/v1alpha1", "ScaledObject", "@kubernetes-models/keda", "keda.sh/v1alpha1"],
     ["keda.sh/v1alpha1", "TriggerAuthentication", "@kubernetes-models/keda", "keda.sh/v1alpha1"],
@@ -147,7 +150,7 @@ function podMonitoringCheck(o) {
   }
 }
 
-// --- the job config (CONFIG-FORMAT.md) ------------------------------------
+// --- the job config (docs/config.md) --------------------------------------
 const CFG = {
   job: "string", project: "string", events: { subscription: "string", file: "string" },
   input: { location: "string", suffix: "string" },
@@ -208,6 +211,46 @@ function jobConfigCheck(text) {
 // --- wiring checks --------------------------------------------------------
 const short = (p) => (p ?? "").split("/").pop();
 
+// Does a LabelSelector select these labels? (an empty selector selects all)
+function selects(sel, labels) {
+  if (!sel) return false;
+  const ok = Object.entries(sel.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+  return ok && (sel.matchExpressions ?? []).every((e) => {
+    const has = Object.hasOwn(labels, e.key);
+    switch (e.operator) {
+      case "In": return has && e.values.includes(labels[e.key]);
+      case "NotIn": return !has || !e.values.includes(labels[e.key]);
+      case "Exists": return has;
+      case "DoesNotExist": return !has;
+      default: return false;
+    }
+  });
+}
+
+// The health/metrics port must not be open to the whole cluster: some
+// NetworkPolicy selects the pods, and every ingress rule of those names its
+// sources and admits only the config's listen port.
+function networkPolicyCheck(d, cfg, objs) {
+  const labels = d.spec.template.metadata?.labels ?? {};
+  const c = d.spec.template.spec.containers?.[0] ?? {};
+  const port = (cfg.listen ?? "0.0.0.0:8080").split(":").pop();
+  const ports = new Map((c.ports ?? []).map((p) => [p.name, String(p.containerPort)]));
+  const pols = objs.filter((o) => o.kind === "NetworkPolicy" && selects(o.spec?.podSelector, labels));
+  const ingress = pols.filter((p) => (p.spec.policyTypes ?? ["Ingress"]).includes("Ingress"));
+  if (!ingress.length) return fail("no NetworkPolicy isolates its pods for ingress: the health/metrics port is open to every pod of the cluster");
+  for (const p of ingress) {
+    for (const [i, r] of (p.spec.ingress ?? []).entries()) {
+      const at = `NetworkPolicy ${p.metadata.name} ingress[${i}]`;
+      if (!r.from?.length) fail(`${at} admits every source`);
+      if (!r.ports?.length) fail(`${at} admits every port`);
+      for (const pp of r.ports ?? []) {
+        const n = ports.get(pp.port) ?? String(pp.port);
+        if (n !== port) fail(`${at} admits port ${pp.port}, not the config's listen port ${port}`);
+      }
+    }
+  }
+}
+
 function wiringCheck(objs, label) {
   const by = (kind) => objs.filter((o) => o.kind === kind);
   const named = (kind, name) => objs.find((o) => o.kind === kind && o.metadata?.name === name);
@@ -257,6 +300,7 @@ function wiringCheck(objs, label) {
     if (d.spec.strategy?.rollingUpdate?.maxUnavailable !== 0) fail("rollingUpdate.maxUnavailable must be 0");
     if (!c.resources?.requests?.memory || !c.resources?.limits?.memory) fail("memory request and limit are required");
     if (d.spec.replicas !== undefined) fail("replicas must be left to the autoscaler");
+    networkPolicyCheck(d, cfg, objs);
     const sa = named("ServiceAccount", spec.serviceAccountName);
     if (!sa) fail(`serviceAccountName '${spec.serviceAccountName}' is not in the render`);
     else if (!/^[^@]+@[^.]+\.iam\.gserviceaccount\.com$/.test(sa.metadata.annotations?.["iam.gke.io/gcp-service-account"] ?? ""))
@@ -303,6 +347,11 @@ function wiringCheck(objs, label) {
     const sel = p.spec.selector?.matchLabels ?? {};
     const hit = by("Deployment").filter((d) => Object.entries(sel).every(([k, v]) => d.spec.template.metadata?.labels?.[k] === v));
     if (hit.length !== 1) fail(`selects the pods of ${hit.length} Deployments, want 1`);
+  }
+  for (const n of by("NetworkPolicy")) {
+    where = `${label} NetworkPolicy/${n.metadata.name}`;
+    if (!by("Deployment").some((d) => selects(n.spec.podSelector, d.spec.template.metadata?.labels ?? {})))
+      fail("selects the pods of no Deployment");
   }
   for (const s of by("PubSubSubscription")) {
     where = `${label} PubSubSubscription/${s.metadata.name}`;

@@ -1,4 +1,4 @@
-/* cli_publish.c: `wiggly publish`: send track IDs to a job's input topic,
+/* publish.c: `wiggly publish`: send track IDs to a job's input topic,
  * top-down (recipients anyone) or bottom-up (limited to this job, so the job
  * triggers its parent for missing inputs). IDs come from arguments, a file
  * (or stdin), or a storage listing (like klay_beam's MatchFiles: every
@@ -18,7 +18,7 @@
 #include "gcp/http.h"
 #include "gcp/gcs.h"
 #include "gcp/pubsub.h"
-#include "service/cli.h"
+#include "cli/cli.h"
 #include "service/message.h"
 #include "service/storage.h"
 #include "service/sync.h"

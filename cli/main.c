@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "service/cli.h"
+#include "cli/cli.h"
 
 #ifndef WIGGLY_VERSION
 #define WIGGLY_VERSION "0.0.0"

@@ -1,7 +1,7 @@
-/* cli_new.c: `wiggly new NAME`: scaffold a job (Klio's `job create`).
+/* new.c: `wiggly new NAME`: scaffold a job (Klio's `job create`).
  *
  * Writes, under --dir (default "."):
- *   k8s/overlays/NAME/job.json           the job config (CONFIG-FORMAT.md)
+ *   k8s/overlays/NAME/job.json           the job config (docs/config.md)
  *   k8s/overlays/NAME/kustomization.yaml the overlay on k8s/base
  *   k8s/overlays/NAME/pubsub.yaml        topics + subscriptions (Config Connector)
  *   k8s/overlays/NAME/scaling.yaml       KEDA trigger -> this job's subscription
@@ -22,7 +22,7 @@
  *
  * Nothing is written unless every target is new: the files are created with
  * O_EXCL after checking them all. */
-#include "service/cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <fcntl.h>

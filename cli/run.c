@@ -1,4 +1,4 @@
-/* cli_run.c: `wiggly run -c JOB.json [--ids FILE|-] [--force]
+/* run.c: `wiggly run -c JOB.json [--ids FILE|-] [--force]
  * [--log-format json|text] [--listen HOST:PORT]`: batch mode when the config's
  * events are a file or --ids is given, else the Pub/Sub service loop. */
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 
 #include "config/config.h"
 #include "gcp/http.h"
-#include "service/cli.h"
+#include "cli/cli.h"
 #include "service/log.h"
 #include "service/roots.h"
 #include "service/run.h"
@@ -88,7 +88,7 @@ int cli_run(int argc, char **argv)
         lf = isatty(STDERR_FILENO) ? SVC_LOG_TEXT : SVC_LOG_JSON;
     }
 
-    /* Before any thread starts (STYLE.md). */
+    /* Before any thread starts (docs/architecture.md "Threading and ownership"). */
     gcp_http_global_init();
     json_object_seed(0);
 

@@ -1,4 +1,4 @@
-/* cli_process.c: `wiggly process IN OUT [options]`: one file through the
+/* process.c: `wiggly process IN OUT [options]`: one file through the
  * audio chain, with a one-line summary on stdout. Exit codes: 0 done, 1 the
  * work failed (reason on stderr), 2 bad usage. */
 #include <errno.h>
@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "audio/audio.h"
-#include "service/cli.h"
+#include "cli/cli.h"
 
 static const char process_usage[] =
     "usage: wiggly process IN OUT [options]\n"

@@ -1,4 +1,4 @@
-/* cli_gen.c: `wiggly gen OUT [options]`: synthetic test audio, streamed to
+/* gen.c: `wiggly gen OUT [options]`: synthetic test audio, streamed to
  * OUT (format from its extension). Exit codes: 0 done, 1 failed, 2 usage. */
 #include <errno.h>
 #include <stdio.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "audio/audio.h"
-#include "service/cli.h"
+#include "cli/cli.h"
 
 static const char gen_usage[] =
     "usage: wiggly gen OUT [options]\n"

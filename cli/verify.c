@@ -1,4 +1,4 @@
-/* cli_verify.c: `wiggly verify -c JOB.json [--create] [--topic T]`: the
+/* verify.c: `wiggly verify -c JOB.json [--create] [--topic T]`: the
  * config is valid, and the job's subscription, topics and buckets exist
  * (or, with --create, are created: the subscription with a dead-letter
  * policy when the job has a dead_letter_topic, plus a subscription on the
@@ -20,7 +20,9 @@
 #include "gcp/http.h"
 #include "gcp/gcs.h"
 #include "gcp/pubsub.h"
-#include "service/cli.h"
+#include "cli/cli.h"
+#include "service/cloud.h"
+#include "service/pipeline.h"
 #include "service/roots.h"
 #include "service/storage.h"
 #include "service/sync.h"
@@ -289,9 +291,7 @@ int cli_verify(int argc, char **argv)
         return 1;
     }
     printf("ok       config        %s (job %s)\n", config, cfg->name);
-    gs = svc_url_kind(cfg->input.location) == SVC_URL_GS ||
-         svc_url_kind(cfg->output.location) == SVC_URL_GS ||
-         (cfg->features.enabled && svc_url_kind(cfg->features.location) == SVC_URL_GS);
+    gs = svc_cloud_needs_gcs(cfg);
     if (svc_sync_init(&s,
                       cfg->events.kind == CFG_EVENTS_PUBSUB || cfg->n_output_topics ||
                           cfg->parent.topic || cfg->dead_letter_topic,
@@ -342,6 +342,16 @@ int cli_verify(int argc, char **argv)
         bad |= check_topic(&s, cfg->output_topics[i], create);
     if (cfg->parent.topic)
         bad |= check_topic(&s, cfg->parent.topic, create);
+    {
+        struct svc_error te = {0};
+        const char *dir = svc_temp_dir(cfg);
+        if (svc_temp_dir_check(dir, &te) == 0) {
+            printf("ok       temp_dir      %s\n", dir);
+        } else {
+            printf("ERROR    temp_dir      %s (%s)\n", dir, te.msg);
+            bad = 1;
+        }
+    }
     {
         /* Each bucket or directory once, however many locations share it. */
         const char *locs[3] = {cfg->input.location, cfg->output.location,

@@ -1,0 +1,16 @@
+/* cli.h: the `wiggly` program (cli/), one function per verb; main.c
+ * dispatches to them. Each parses its own arguments (argv[0] is the verb),
+ * prints --help, and returns the process exit code: 0 success, 1 the work
+ * failed, 2 bad usage. The verbs use the libraries (service/, audio/, gcp/,
+ * config/); no library uses them (docs/architecture.md "Module map"). */
+#ifndef WIGGLY_CLI_CLI_H
+#define WIGGLY_CLI_CLI_H
+
+int cli_process(int argc, char **argv);
+int cli_gen(int argc, char **argv);
+int cli_run(int argc, char **argv);
+int cli_publish(int argc, char **argv);
+int cli_verify(int argc, char **argv);
+int cli_new(int argc, char **argv);
+
+#endif

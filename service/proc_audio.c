@@ -1,0 +1,147 @@
+/* proc_audio.c: the audio chain as a processor (processor.h): one input
+ * through decode -> channel op -> resample -> encode (audio/), writing the
+ * encoded output and, when features are enabled, the features JSON. The
+ * features file is declared first so that the audio output, uploaded last,
+ * marks the track done. run() only reads the state, so any number of
+ * workers share it. */
+#include "service/processor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audio/audio.h"
+#include "config/config.h"
+#include "service/svc_error.h"
+
+/* The config's steps as the audio engine's spec. */
+int svc_spec_from_cfg(const struct cfg_job *cfg, struct audio_spec *spec, struct svc_error *err)
+{
+    memset(spec, 0, sizeof(*spec));
+    switch (cfg->steps.channels) {
+    case CFG_CH_KEEP:
+        spec->channels = AUDIO_CH_KEEP;
+        break;
+    case CFG_CH_MONO:
+        spec->channels = AUDIO_CH_MONO;
+        break;
+    case CFG_CH_STEREO:
+        spec->channels = AUDIO_CH_STEREO;
+        break;
+    case CFG_CH_SELECT:
+        spec->channels = AUDIO_CH_SELECT;
+        spec->select_channel = cfg->steps.select_channel;
+        break;
+    }
+    spec->rate = cfg->steps.rate;
+    spec->quality = AUDIO_Q_HIGH;
+    if (cfg->steps.quality && audio_quality_parse(cfg->steps.quality, &spec->quality) != 0)
+        return svc_error_set(err, SVC_EINVAL, "steps.quality: unknown quality '%s'",
+                             cfg->steps.quality);
+    spec->format = AUDIO_FMT_FLAC;
+    if (cfg->steps.format && audio_format_parse(cfg->steps.format, &spec->format) != 0)
+        return svc_error_set(err, SVC_EINVAL, "steps.format: unknown format '%s'",
+                             cfg->steps.format);
+    switch (cfg->steps.bits) {
+    case 0:
+        spec->sample = AUDIO_PCM_DEFAULT;
+        break;
+    case 16:
+        spec->sample = AUDIO_PCM_16;
+        break;
+    case 24:
+        spec->sample = AUDIO_PCM_24;
+        break;
+    case 32:
+        spec->sample = AUDIO_FLOAT;
+        break;
+    default:
+        return svc_error_set(err, SVC_EINVAL, "steps.bits: %d is not 16, 24 or 32",
+                             cfg->steps.bits);
+    }
+    spec->vbr_quality = cfg->steps.vbr_quality;
+    spec->bitrate_kbps = cfg->steps.bitrate_kbps;
+    spec->max_input_bytes = cfg->runtime.max_input_bytes;
+    spec->max_seconds = cfg->runtime.max_duration_s;
+    spec->features = cfg->features.enabled;
+    return 0;
+}
+
+struct proc_audio {
+    struct audio_spec spec;
+    int features;
+};
+
+static int pa_create(const struct cfg_job *cfg, void **state, struct svc_output_decl *outs,
+                     size_t *n_outs, struct svc_error *err)
+{
+    struct proc_audio *pa = calloc(1, sizeof(*pa));
+    size_t n = 0;
+    if (!pa)
+        return svc_error_set(err, SVC_ENOMEM, "out of memory");
+    if (svc_spec_from_cfg(cfg, &pa->spec, err) != 0) {
+        free(pa);
+        return err ? err->code : SVC_EINVAL;
+    }
+    pa->features = cfg->features.enabled;
+    if (pa->features)
+        outs[n++] = (struct svc_output_decl){
+            .location = cfg->features.location ? cfg->features.location : cfg->output.location,
+            .suffix = cfg->features.suffix ? cfg->features.suffix : ".json",
+            .content_type = "application/json"};
+    outs[n++] = (struct svc_output_decl){.location = cfg->output.location,
+                                         .suffix = cfg->output.suffix,
+                                         .content_type = audio_format_mime(pa->spec.format)};
+    *n_outs = n;
+    *state = pa;
+    return 0;
+}
+
+static void pa_destroy(void *state)
+{
+    free(state);
+}
+
+static int write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    int ok;
+    if (!f)
+        return -1;
+    ok = fputs(text, f) >= 0;
+    if (fclose(f) != 0)
+        ok = 0;
+    return ok ? 0 : -1;
+}
+
+static void pa_run(const void *state, const char *in_path, char *const *out_paths,
+                   const atomic_int *cancel, struct svc_proc_result *r)
+{
+    const struct proc_audio *pa = state;
+    struct audio_spec spec = pa->spec;
+    struct audio_result res;
+    struct audio_error aerr = {0};
+    const char *out = out_paths[pa->features ? 1 : 0];
+    int rc;
+    spec.cancel = cancel;
+    rc = audio_chain_run_file(in_path, out, &spec, &res, &aerr);
+    if (rc != 0) {
+        r->code = svc_error_from_audio(rc, &r->reason);
+        snprintf(r->msg, sizeof(r->msg), "%s", aerr.msg[0] ? aerr.msg : audio_strerror(rc));
+    } else if (pa->features &&
+               (!res.features_json || write_text(out_paths[0], res.features_json))) {
+        r->code = SVC_EIO;
+        snprintf(r->msg, sizeof(r->msg), "cannot write the features to %s", out_paths[0]);
+    } else {
+        r->seconds = res.seconds;
+    }
+    audio_result_cleanup(&res);
+}
+
+const struct svc_processor svc_proc_audio = {
+    .name = "audio",
+    .retry_reason = SVC_R_AUDIO,
+    .create = pa_create,
+    .destroy = pa_destroy,
+    .run = pa_run,
+};

@@ -1,0 +1,70 @@
+/* processor.h: the per-track work behind one port (issue 10, the first
+ * seam). The pipeline (pipeline.c) does everything around it: message
+ * semantics, skip-completed, bottom-up triggers, download, upload,
+ * publish, ack, dead letters, timeouts. A processor turns one local input
+ * file into the output files it declared, on a worker thread.
+ *
+ * Implementations: proc_audio.c (the audio chain: decode, channel op,
+ * resample, encode, features). A new one is one file defining a
+ * `const struct svc_processor` plus one line in svc_processor_for()
+ * (pipeline.c); docs/architecture.md, "Adding a processor".
+ *
+ * Outputs: create() declares every file the processor writes per track, in
+ * upload order (the last one is the track's "done" marker). The pipeline
+ * stats all of them for skip-completed, creates an empty temporary file for
+ * each before run(), uploads each create-only unless forced (an existing
+ * object counts as done for that file), and removes the temporaries.
+ *
+ * Threading: create/destroy on the loop thread; run() on a worker thread,
+ * any number at once for one state (it must not change the state).
+ * Cancellation: run() checks *cancel between chunks of work and returns
+ * SVC_ECANCELED soon after it is set (a timeout or a shutdown). */
+#ifndef WIGGLY_SERVICE_PROCESSOR_H
+#define WIGGLY_SERVICE_PROCESSOR_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "service/svc_error.h"
+
+struct cfg_job;
+
+#define SVC_PROC_MAX_OUTPUTS 8
+
+/* One file per track: written to LOCATION + element + SUFFIX. Borrowed from
+ * the processor's state (valid until destroy). */
+struct svc_output_decl {
+    const char *location;
+    const char *suffix;
+    const char *content_type;
+};
+
+/* What run() reports. */
+struct svc_proc_result {
+    int code;               /* 0 or an SVC_E* code */
+    enum svc_reason reason; /* for a failure: the dead-letter reason when it is
+                               permanent (SVC_R_BAD_AUDIO, ...), SVC_R_NONE when a
+                               retry may help */
+    char msg[1024];         /* precise text of the failure */
+    double seconds;         /* seconds of audio written (metrics, summary) */
+};
+
+struct svc_processor {
+    const char *name;
+    enum svc_reason retry_reason; /* for failures a retry may fix */
+    /* Per job. Fill outs[0..*n_outs) (at most SVC_PROC_MAX_OUTPUTS). */
+    int (*create)(const struct cfg_job *cfg, void **state, struct svc_output_decl *outs,
+                  size_t *n_outs, struct svc_error *err);
+    void (*destroy)(void *state);
+    /* Worker thread: in_path -> out_paths[i] for every declared output. */
+    void (*run)(const void *state, const char *in_path, char *const *out_paths,
+                const atomic_int *cancel, struct svc_proc_result *res);
+};
+
+extern const struct svc_processor svc_proc_audio;
+
+struct audio_spec;
+/* The job's steps as the audio engine's spec (proc_audio.c; tests). */
+int svc_spec_from_cfg(const struct cfg_job *cfg, struct audio_spec *spec, struct svc_error *err);
+
+#endif
