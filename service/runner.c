@@ -466,8 +466,8 @@ static void teardown(struct svc_runner *r)
     free(r);
 }
 
-static int run(const struct svc_source *src, const struct svc_run_opts *o,
-               struct svc_batch_summary *summary)
+int svc__run(const struct svc_source *src, const struct svc_run_opts *o,
+             struct svc_batch_summary *summary)
 {
     struct svc_runner *r = calloc(1, sizeof(*r));
     int rc;
@@ -506,15 +506,15 @@ static int run(const struct svc_source *src, const struct svc_run_opts *o,
 
 int svc_run(const struct svc_run_opts *o, struct svc_batch_summary *summary)
 {
-    return run(sources[o->ids ? CFG_EVENTS_FILE : o->cfg->events.kind], o, summary);
+    return svc__run(sources[o->ids ? CFG_EVENTS_FILE : o->cfg->events.kind], o, summary);
 }
 
 int svc_batch_run(const struct svc_run_opts *o, struct svc_batch_summary *summary)
 {
-    return run(&svc_source_file, o, summary);
+    return svc__run(&svc_source_file, o, summary);
 }
 
 int svc_stream_run(const struct svc_run_opts *o)
 {
-    return run(&svc_source_pubsub, o, NULL);
+    return svc__run(&svc_source_pubsub, o, NULL);
 }

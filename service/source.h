@@ -111,7 +111,15 @@ struct svc_source {
 extern const struct svc_source svc_source_pubsub; /* source_pubsub.c */
 extern const struct svc_source svc_source_file;   /* source_file.c */
 
-/* ---- the runner, for its source (runner.c) ---- */
+/* ---- the runner (runner.c) ---- */
+
+/* Run one source until it is exhausted or drained (what svc_run does after
+ * picking it; tests drive a fake source through it). Returns the exit
+ * code; summary (may be NULL) gets the counts. */
+int svc__run(const struct svc_source *src, const struct svc_run_opts *o,
+             struct svc_batch_summary *summary);
+
+/* For the source: */
 
 /* Take these new items (the array is the caller's and is reordered): the
  * runner links them into its in-flight list (or, while draining, nacks them
