@@ -118,7 +118,7 @@ int cli_run(int argc, char **argv)
     o.ids = ids;
     o.force = force;
     o.listen = listen;
-    rc = batch ? svc_batch_run(&o, NULL) : svc_stream_run(&o);
+    rc = svc_run(&o, NULL); /* the source: --ids or the config's events */
     cfg_job_destroy(cfg);
     gcp_http_global_cleanup();
     return rc;

@@ -1,6 +1,6 @@
 /* pipeline.h: the per-message state machine (docs/architecture.md "Data
- * flow of one message"), shared by the Pub/Sub loop (stream.c) and batch
- * mode (batch.c).
+ * flow of one message"), driven by the runner (runner.c) for every event
+ * source (source.h: Pub/Sub, an IDs file).
  *
  *   NEW -> DECIDE (decode, recipients, loop guard, ping)
  *       -> CHECK_OUTPUTS (every declared output) -> CHECK_INPUT

@@ -1,13 +1,13 @@
 # Service tests: unit tests (pool, metrics + health server, file:// storage,
-# the pipeline with a timed-out item,
-# batch mode end to end on file://; no emulators) and the integration tests
+# the pipeline with a timed-out item, batch mode end to end on file://, the
+# runner with a fake event source; no emulators) and the integration tests
 # that start the Pub/Sub emulator, wiggly-gcs-emulator and `wiggly run`.
 if(TARGET PkgConfig::CMOCKA)
   add_library(wiggly_test_svc STATIC support/svc_util.c)
   target_include_directories(wiggly_test_svc PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
   target_link_libraries(wiggly_test_svc PUBLIC wiggly_options m)
 
-  foreach(t pool metrics httpd storage batch pipeline error)
+  foreach(t pool metrics httpd storage batch pipeline error runner)
     add_executable(test_service_${t} test_service_${t}.c)
     target_link_libraries(test_service_${t} PRIVATE wiggly_service wiggly_test_svc wiggly_options
       PkgConfig::CMOCKA PkgConfig::CURL PkgConfig::JANSSON Libev::libev Threads::Threads)
