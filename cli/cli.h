@@ -13,4 +13,9 @@ int cli_publish(int argc, char **argv);
 int cli_verify(int argc, char **argv);
 int cli_new(int argc, char **argv);
 
+struct cfg_job;
+/* The job config at path, its locations checked by their storage schemes;
+ * NULL after printing why (`wiggly VERB: ...`). Release: cfg_job_destroy. */
+struct cfg_job *cli_job_load(const char *verb, const char *path);
+
 #endif

@@ -50,8 +50,6 @@ int cli_run(int argc, char **argv)
     int force = 0, rc;
     enum svc_log_format lf;
     struct cfg_job *cfg = NULL;
-    struct cfg_error cerr = {0};
-    struct svc_error verr = {0};
     struct svc_run_opts o;
     int batch;
 
@@ -92,14 +90,7 @@ int cli_run(int argc, char **argv)
     gcp_http_global_init();
     json_object_seed(0);
 
-    if (cfg_load(config, &cfg, &cerr) != 0) {
-        fprintf(stderr, "wiggly run: %s\n", cerr.msg[0] ? cerr.msg : cfg_strerror(cerr.code));
-        gcp_http_global_cleanup();
-        return 2;
-    }
-    if (svc_roots_validate(cfg, &verr) != 0) { /* each location's scheme rules */
-        fprintf(stderr, "wiggly run: %s: %s\n", config, verr.msg);
-        cfg_job_destroy(cfg);
+    if (!(cfg = cli_job_load("run", config))) {
         gcp_http_global_cleanup();
         return 2;
     }

@@ -249,7 +249,6 @@ int cli_verify(int argc, char **argv)
     const char *config = NULL, *topic_arg = NULL;
     int create = 0, bad = 0, gs = 0;
     struct cfg_job *cfg = NULL;
-    struct cfg_error cerr = {0};
     struct svc_sync s;
     struct svc_error err = {0};
 
@@ -279,14 +278,7 @@ int cli_verify(int argc, char **argv)
     }
     gcp_http_global_init();
     json_object_seed(0);
-    if (cfg_load(config, &cfg, &cerr) != 0) {
-        fprintf(stderr, "wiggly verify: %s\n", cerr.msg);
-        gcp_http_global_cleanup();
-        return 1;
-    }
-    if (svc_roots_validate(cfg, &err) != 0) { /* each location's scheme rules */
-        fprintf(stderr, "wiggly verify: %s: %s\n", config, err.msg);
-        cfg_job_destroy(cfg);
+    if (!(cfg = cli_job_load("verify", config))) {
         gcp_http_global_cleanup();
         return 1;
     }

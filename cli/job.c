@@ -1,0 +1,26 @@
+/* job.c: loading a job config for a verb: the file (config/load.c), then
+ * each location through its storage scheme (svc_roots_validate), with the
+ * errors printed as `wiggly VERB: ...`. */
+#include <stdio.h>
+
+#include "cli/cli.h"
+#include "config/config.h"
+#include "service/roots.h"
+#include "service/svc_error.h"
+
+struct cfg_job *cli_job_load(const char *verb, const char *path)
+{
+    struct cfg_job *cfg = NULL;
+    struct cfg_error cerr = {0};
+    struct svc_error err = {0};
+    if (cfg_load(path, &cfg, &cerr) != 0) {
+        fprintf(stderr, "wiggly %s: %s\n", verb, cerr.msg[0] ? cerr.msg : cfg_strerror(cerr.code));
+        return NULL;
+    }
+    if (svc_roots_validate(cfg, &err) != 0) {
+        fprintf(stderr, "wiggly %s: %s: %s\n", verb, path, err.msg);
+        cfg_job_destroy(cfg);
+        return NULL;
+    }
+    return cfg;
+}
