@@ -188,12 +188,13 @@ static void make_corpus(void)
     add_bad("dotdot-plain", strdup("../../etc/passwd"), "bad_element");
     add_bad("long-element", filled(4000, 'e'), "bad_element");
     /* Valid UTF-8 whose dead-letter attributes are cut inside a character:
-     * wiggly_element at 1024 bytes, wiggly_error (it names the URL) at 255
+     * wiggly_element at 1024 bytes, wiggly_error (it names the URL) at 1023
      * bytes, once at each parity. The object names are longer than GCS
-     * allows, a permanent storage error. */
+     * allows (1024 bytes): bad_element, found before any storage call
+     * (issue 11; it used to be a `storage` error from the server). */
     add_bad("long-element-utf8", utf8_run("a", 600), "bad_element");
-    add_bad("long-name-utf8", utf8_run("", 510), "storage");
-    add_bad("long-name-utf8-odd", utf8_run("x", 509), "storage");
+    add_bad("long-name-utf8", utf8_run("", 510), "bad_element");
+    add_bad("long-name-utf8-odd", utf8_run("x", 509), "bad_element");
     if (with_largest) {
         big = largest_publishable();
         printf("faults_badinput: largest publishable message: %zu bytes\n", big);
