@@ -8,11 +8,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The error table (libuv's UV_ERRNO_MAP): name, value, text; cfg_strerror
+ * and cfg_errname are generated from it (error.c). A config error is never
+ * transient: the file has to change. */
+#define CFG_ERRNO_MAP(XX)                                                                          \
+    XX(EIO, -3000, "cannot read config") /* cannot read the file */                                \
+    XX(ESYNTAX, -3001, "config is not valid JSON")                                                 \
+    XX(EINVALID, -3002, "invalid config") /* unknown key, wrong type, bad value, missing key */
+
 enum cfg_errc {
     CFG_OK = 0,
-    CFG_EIO = -3000,     /* cannot read the file */
-    CFG_ESYNTAX = -3001, /* not JSON */
-    CFG_EINVALID = -3002 /* unknown key, wrong type, bad value, missing key */
+#define XX(name, value, text) CFG_##name = value,
+    CFG_ERRNO_MAP(XX)
+#undef XX
 };
 
 struct cfg_error {
@@ -20,6 +28,8 @@ struct cfg_error {
     char msg[512]; /* "file:line:col: message" */
 };
 const char *cfg_strerror(int code);
+/* "CFG_EINVALID" for CFG_EINVALID. */
+const char *cfg_errname(int code);
 
 enum cfg_events_kind { CFG_EVENTS_PUBSUB, CFG_EVENTS_FILE };
 enum cfg_channels { CFG_CH_KEEP, CFG_CH_MONO, CFG_CH_STEREO, CFG_CH_SELECT };

@@ -547,6 +547,8 @@ static void test_load_file(void **state)
 
     assert_string_equal(cfg_strerror(CFG_EINVALID), "invalid config");
     assert_string_equal(cfg_strerror(CFG_ESYNTAX), "config is not valid JSON");
+    assert_string_equal(cfg_errname(CFG_ESYNTAX), "CFG_ESYNTAX");
+    assert_string_equal(cfg_errname(1), "CFG_UNKNOWN");
 }
 
 static void test_examples(void **state)
