@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -49,7 +50,8 @@ struct emu_server {
 
     /* Connection cap; listening thread only (see the top of the file). */
     unsigned max_connections;
-    unsigned open;
+    atomic_uint open; /* connections MHD holds (its notifications come from
+                         connection threads too) */
     uint64_t refused_total, refused_pending;
     uint64_t refused_first_us;  /* first refusal not yet reported */
     uint64_t refused_report_us; /* last report line */
@@ -458,7 +460,7 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
     struct emu_server *s = cls;
     (void)addr;
     (void)addrlen;
-    if (s->open < s->max_connections) {
+    if (atomic_load(&s->open) < s->max_connections) {
         maybe_report_refused(s);
         return MHD_YES;
     }
@@ -478,9 +480,9 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     (void)conn;
     (void)socket_context;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED)
-        s->open++;
-    else if (s->open > 0)
-        s->open--;
+        atomic_fetch_add(&s->open, 1);
+    else
+        atomic_fetch_sub(&s->open, 1);
     maybe_report_refused(s);
 }
 
@@ -622,6 +624,11 @@ int emu_server_start(struct emu_server **out, const struct emu_options *o, char 
 fail:
     emu_server_stop(s);
     return -1;
+}
+
+unsigned emu_server_connections(struct emu_server *s)
+{
+    return atomic_load(&s->open);
 }
 
 int emu_server_port(const struct emu_server *s)

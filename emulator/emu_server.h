@@ -41,6 +41,9 @@ struct emu_server;
 int emu_server_start(struct emu_server **out, const struct emu_options *o, char *err,
                      size_t errcap);
 int emu_server_port(const struct emu_server *s);
+/* Connections open now; 0 once every request has been answered, its
+ * completion run and its socket closed (tests, the fuzz harness). */
+unsigned emu_server_connections(struct emu_server *s);
 void emu_server_stop(struct emu_server *s);
 
 #endif
