@@ -17,10 +17,11 @@
  * connection, so the threading model stays as it was.
  *
  * Locks: log_lock serialises writes to the log and the libmicrohttpd
- * message limiter. The accept callback and the connection notifications run
- * on MHD's listening thread only, so the open count and the refusal counters
- * need no lock; emu_server_stop reads them after MHD has joined that
- * thread. */
+ * message limiter. The open count is atomic: MHD notifies a connection's
+ * start on the listening thread but its close on the connection's own
+ * thread. The accept callback runs on the listening thread only, so the
+ * refusal counters need no lock; emu_server_stop reads them after MHD has
+ * joined that thread. */
 #include "emulator/emu_server.h"
 
 #include <arpa/inet.h>
