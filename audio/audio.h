@@ -107,6 +107,11 @@ struct audio_spec {
     /* Checked before every chunk (another thread sets it: a timeout, a
      * shutdown); when set, the run stops with AUDIO_ECANCELED. May be NULL. */
     const atomic_int *cancel;
+    /* Also write the audio after the channel op and resampling to this
+     * NumPy .npy file (format 1.0, '<f4', shape (frames, channels), C
+     * order), in the same pass and in chunks. NULL = none. With it, the
+     * file chain's out_path may be NULL: no encoded output. */
+    const char *npy_path;
 };
 
 struct audio_info {

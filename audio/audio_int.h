@@ -91,4 +91,22 @@ int audio__open_input_fd(const char *path, struct audio__vio *v, uint64_t *size,
 /* Writes `frames` frames to sf, converting short writes to an error. */
 int audio__sf_write(SNDFILE *sf, const float *buf, size_t frames, struct audio_error *err);
 
+/* npy.c: a .npy file ('<f4', shape (frames, channels)) written in chunks. */
+#define AUDIO__NPY_HEADER 128
+struct audio__npy {
+    int fd;
+    const char *path; /* borrowed */
+    int channels;
+    int64_t frames;
+    char *buf;
+    size_t used;
+};
+int audio__npy_header(char out[AUDIO__NPY_HEADER], int64_t frames, int channels);
+int audio__npy_open(struct audio__npy *w, const char *path, int channels, struct audio_error *err);
+int audio__npy_write(struct audio__npy *w, const float *x, size_t frames, struct audio_error *err);
+/* Writes the final header and closes the file. */
+int audio__npy_finish(struct audio__npy *w, struct audio_error *err);
+/* Frees; safe after finish or a failure (the file is left for the caller). */
+void audio__npy_close(struct audio__npy *w);
+
 #endif

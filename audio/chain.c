@@ -32,6 +32,8 @@ struct chain {
     size_t rs_cap;                     /* frames */
     float mix[2][AUDIO__MAX_CHANNELS]; /* stereo downmix gains */
     struct audio__features *feat;
+    struct audio__npy npy;
+    int has_npy;
     int64_t in_frames, out_frames;
     const struct audio__vio *vout;
 };
@@ -47,6 +49,8 @@ static void chain_cleanup(struct chain *c)
     free(c->chbuf);
     free(c->rsbuf);
     audio__features_destroy(c->feat);
+    if (c->has_npy)
+        audio__npy_close(&c->npy);
 }
 
 /* Downmix gains for more than two channels, assuming the WAVE/SMPTE channel
@@ -158,6 +162,10 @@ static int emit(struct chain *c, const float *buf, size_t n, struct audio_error 
     if (c->feat)
         audio__features_add(c->feat, buf, n);
     c->out_frames += (int64_t)n;
+    if (c->has_npy && audio__npy_write(&c->npy, buf, n, err) != 0)
+        return err ? err->code : AUDIO_EIO;
+    if (!c->vout)
+        return 0;
     int rc = audio__sf_write(c->out, buf, n, err);
     if (rc && c->vout->write_errno) /* libsndfile does not know why */
         rc = audio__fail(err, AUDIO_EIO, "cannot write the output: %s",
@@ -356,19 +364,27 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
         stereo_gains(&c, ic);
     int orate = spec->rate ? spec->rate : c.ii.samplerate;
     /* Opus only runs at five rates: "keep" means its native 48 kHz. */
-    if (fmt == AUDIO_FMT_OPUS && !spec->rate && !audio__opus_rate_ok(orate))
+    if (vout && fmt == AUDIO_FMT_OPUS && !spec->rate && !audio__opus_rate_ok(orate))
         orate = 48000;
     c.oi.samplerate = orate;
     c.oi.channels = oc;
-    rc = audio__sf_format_for(fmt, spec->sample, orate, oc, &c.oi.format, err);
-    if (rc)
-        goto out;
-    rc = audio__sf_open(vout, SFM_WRITE, &c.oi, "output", &c.out, err);
-    if (rc)
-        goto out;
-    rc = audio__sf_configure_writer(c.out, &c.oi, fmt, spec->vbr_quality, spec->bitrate_kbps, err);
-    if (rc)
-        goto out;
+    if (vout) {
+        rc = audio__sf_format_for(fmt, spec->sample, orate, oc, &c.oi.format, err);
+        if (rc)
+            goto out;
+        rc = audio__sf_open(vout, SFM_WRITE, &c.oi, "output", &c.out, err);
+        if (rc)
+            goto out;
+        rc = audio__sf_configure_writer(c.out, &c.oi, fmt, spec->vbr_quality, spec->bitrate_kbps,
+                                        err);
+        if (rc)
+            goto out;
+    }
+    if (spec->npy_path) {
+        c.has_npy = 1;
+        if ((rc = audio__npy_open(&c.npy, spec->npy_path, oc, err)) != 0)
+            goto out;
+    }
     c.inbuf = malloc((size_t)AUDIO__CHUNK_FRAMES * (size_t)ic * sizeof(float));
     c.chbuf = oc > ic ? malloc((size_t)AUDIO__CHUNK_FRAMES * (size_t)oc * sizeof(float)) : NULL;
     if (!c.inbuf || (oc > ic && !c.chbuf)) {
@@ -445,7 +461,9 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
                              c.ii.samplerate, c.in_frames == 1 ? "s" : "", orate);
         goto out;
     }
-    int cerr = sf_close(c.out);
+    if (c.has_npy && (rc = audio__npy_finish(&c.npy, err)) != 0)
+        goto out;
+    int cerr = c.out ? sf_close(c.out) : 0;
     c.out = NULL;
     if (cerr) {
         rc = audio__fail(err, AUDIO_EIO, "cannot finish the output: %s", sf_error_number(cerr));
@@ -501,16 +519,21 @@ int audio_chain_run_file(const char *in_path, const char *out_path, const struct
 {
     if (res)
         memset(res, 0, sizeof(*res));
-    if (!in_path || !out_path || !spec)
+    if (!in_path || (!out_path && !(spec && spec->npy_path)) || !spec)
         return audio__fail(err, AUDIO_EINVAL, "missing argument");
     enum audio_format fmt = spec->format;
-    if (fmt == AUDIO_FMT_AUTO && audio_format_from_path(out_path, &fmt) != 0)
+    if (fmt == AUDIO_FMT_AUTO && (!out_path || audio_format_from_path(out_path, &fmt) != 0))
         fmt = AUDIO_FMT_FLAC;
     struct audio__vio vin, vout;
     uint64_t size = 0;
     int rc = audio__open_input_fd(in_path, &vin, &size, err);
     if (rc)
         return rc;
+    if (!out_path) { /* only the .npy */
+        rc = chain_run(&vin, size, NULL, fmt, spec, res, err);
+        close(vin.fd);
+        return rc;
+    }
     /* Opening the output truncates it: never when it is the input. */
     struct stat si, so;
     if (stat(out_path, &so) == 0 && fstat(vin.fd, &si) == 0 && si.st_dev == so.st_dev &&

@@ -31,6 +31,10 @@ const char *cfg_strerror(int code);
 /* "CFG_EINVALID" for CFG_EINVALID. */
 const char *cfg_errname(int code);
 
+/* Files a transform may declare per track (the pipeline's limit is 8 in
+ * all: these, the features JSON and the audio). */
+#define CFG_TF_OUTPUTS_MAX 6
+
 enum cfg_events_kind { CFG_EVENTS_PUBSUB, CFG_EVENTS_FILE };
 enum cfg_channels { CFG_CH_KEEP, CFG_CH_MONO, CFG_CH_STEREO, CFG_CH_SELECT };
 
@@ -39,7 +43,11 @@ struct cfg_job {
     char *project; /* GCP project; may be NULL for purely local jobs */
 
     struct {
-        enum cfg_events_kind kind;
+        /* Files a transform may declare per track (the pipeline's limit is 8 in
+ * all: these, the features JSON and the audio). */
+#define CFG_TF_OUTPUTS_MAX 6
+
+enum cfg_events_kind kind;
         char *subscription; /* full path projects/P/subscriptions/S (PUBSUB) */
         char *file;         /* path of a file of IDs, "-" = stdin (FILE) */
     } events;
@@ -52,6 +60,7 @@ struct cfg_job {
     struct {
         char *location;
         char *suffix;
+        int audio; /* write the encoded audio: default 1, 0 with a transform */
     } output;
 
     char **output_topics; /* full paths projects/P/topics/T */
@@ -94,6 +103,25 @@ struct cfg_job {
         int max_audit;            /* audit trail bound, default 32 */
         char *temp_dir;           /* default $TMPDIR or /tmp */
     } runtime;
+
+    /* A user transform (docs/transforms.md); enabled = 0 when absent. */
+    struct {
+        int enabled;
+        char **command; /* argv, NULL-terminated; n_command >= 1 */
+        size_t n_command;
+        int workers;           /* child processes, default 1 */
+        int max_in_flight;     /* per child, default 1 */
+        int startup_timeout_s; /* default 120 */
+        int timeout_s;         /* per track, default 300 */
+        char **env;            /* "NAME=value", NULL-terminated */
+        size_t n_env;
+        char *params_json; /* the params object as compact JSON, default "{}" */
+        struct cfg_tf_output {
+            char *name;
+            char *suffix;
+        } outputs[CFG_TF_OUTPUTS_MAX];
+        size_t n_outputs;
+    } transform;
 
     int force; /* config-level force */
     int ping;  /* config-level ping */

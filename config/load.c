@@ -557,7 +557,7 @@ static int load_events(struct ctx *c, json_t *root)
 static int load_io(struct ctx *c, json_t *root)
 {
     static const char *const in_keys[] = {"location", "suffix", NULL};
-    static const char *const out_keys[] = {"location", "suffix", "topics", NULL};
+    static const char *const out_keys[] = {"location", "suffix", "topics", "audio", NULL};
     struct cfg_job *j = c->job;
     json_t *in, *out, *topics;
     int rc;
@@ -713,6 +713,132 @@ static int load_features(struct ctx *c, json_t *root)
     return get_location(c, f, "features", "location", 0, &c->job->features.location);
 }
 
+/* An array of non-empty strings -> a NULL-terminated copy. */
+static int get_argv(struct ctx *c, json_t *v, const char *path, char ***out, size_t *n_out)
+{
+    size_t n = json_array_size(v);
+    if (n == 0 || n > 256)
+        return fail(c, path, 0, "\"%s\" must be an array of 1 to 256 strings", path);
+    char **argv = calloc(n + 1, sizeof(char *));
+    if (!argv)
+        return fail(c, path, 0, "out of memory");
+    *out = argv;
+    for (size_t k = 0; k < n; k++) {
+        char p[PATH_MAX_LEN];
+        json_t *a = json_array_get(v, k);
+        snprintf(p, sizeof(p), "%s[%zu]", path, k);
+        if (!json_is_string(a))
+            return fail(c, p, 0, "\"%s\" must be a string, not %s", p, type_name(a));
+        int rc = str_value(c, a, p, &argv[k]);
+        if (rc < 0)
+            return rc;
+        *n_out = k + 1;
+        if (k == 0 && !argv[0][0])
+            return fail(c, p, 0, "\"%s\": the program must not be empty", p);
+    }
+    return 0;
+}
+
+static int load_transform(struct ctx *c, json_t *root)
+{
+    static const char *const keys[] = {"command", "workers",   "max_in_flight", "startup_timeout_s",
+                                       "timeout_s", "env",     "params",        "outputs",
+                                       NULL};
+    struct cfg_job *j = c->job;
+    json_t *t, *v;
+    int rc;
+    if ((rc = get_object(c, root, "", "transform", 0, &t)) < 0 || !t)
+        return rc;
+    j->transform.enabled = 1;
+    j->transform.workers = 1;
+    j->transform.max_in_flight = 1;
+    j->transform.startup_timeout_s = 120;
+    j->transform.timeout_s = 300;
+    if ((rc = check_keys(c, t, "transform", keys)) < 0 ||
+        (rc = member(c, t, "transform", "command", 1, JSON_ARRAY, "an array of strings", &v)) < 0 ||
+        (rc = get_argv(c, v, "transform.command", &j->transform.command,
+                       &j->transform.n_command)) < 0 ||
+        (rc = get_int(c, t, "transform", "workers", 1, 64, &j->transform.workers)) < 0 ||
+        (rc = get_int(c, t, "transform", "max_in_flight", 1, 64, &j->transform.max_in_flight)) <
+            0 ||
+        (rc = get_int(c, t, "transform", "startup_timeout_s", 1, 3600,
+                      &j->transform.startup_timeout_s)) < 0 ||
+        (rc = get_int(c, t, "transform", "timeout_s", 1, 86400, &j->transform.timeout_s)) < 0)
+        return rc;
+    if ((rc = get_object(c, t, "transform", "env", 0, &v)) < 0)
+        return rc;
+    j->transform.env = calloc(json_object_size(v) + 1, sizeof(char *));
+    if (!j->transform.env)
+        return fail(c, "transform.env", 0, "out of memory");
+    if (v) {
+        const char *key;
+        json_t *e;
+        json_object_foreach(v, key, e)
+        {
+            char p[PATH_MAX_LEN];
+            char *val = NULL;
+            join(p, "transform.env", key);
+            if (!*key || strchr(key, '=') || has_control(key))
+                return fail(c, p, 1, "\"%s\": an environment name must be non-empty, without '=' "
+                                     "or control characters", p);
+            if (!json_is_string(e))
+                return fail(c, p, 0, "\"%s\" must be a string, not %s", p, type_name(e));
+            if ((rc = str_value(c, e, p, &val)) < 0)
+                return rc;
+            size_t n = strlen(key) + strlen(val) + 2;
+            char *kv = malloc(n);
+            if (kv)
+                snprintf(kv, n, "%s=%s", key, val);
+            free(val);
+            if (!kv)
+                return fail(c, p, 0, "out of memory");
+            j->transform.env[j->transform.n_env++] = kv;
+        }
+    }
+    if ((rc = get_object(c, t, "transform", "params", 0, &v)) < 0)
+        return rc;
+    j->transform.params_json = v ? json_dumps(v, JSON_COMPACT) : strdup("{}");
+    if (!j->transform.params_json)
+        return fail(c, "transform.params", 0, "out of memory");
+    if ((rc = get_object(c, t, "transform", "outputs", 1, &v)) < 0)
+        return rc;
+    if (json_object_size(v) < 1 || json_object_size(v) > CFG_TF_OUTPUTS_MAX)
+        return fail(c, "transform.outputs", 0,
+                    "\"transform.outputs\" must name 1 to %d files (name: suffix)",
+                    CFG_TF_OUTPUTS_MAX);
+    {
+        const char *key;
+        json_t *e;
+        json_object_foreach(v, key, e)
+        {
+            char p[PATH_MAX_LEN];
+            struct cfg_tf_output *o = &j->transform.outputs[j->transform.n_outputs];
+            size_t kl = strlen(key);
+            join(p, "transform.outputs", key);
+            int ok = kl >= 1 && kl <= 64;
+            for (size_t k = 0; ok && k < kl; k++)
+                ok = (key[k] >= 'a' && key[k] <= 'z') || (key[k] >= 'A' && key[k] <= 'Z') ||
+                     (key[k] >= '0' && key[k] <= '9') || key[k] == '_' || key[k] == '-';
+            if (!ok)
+                return fail(c, p, 1,
+                            "\"%s\": an output name must be 1 to 64 letters, digits, '_' or '-'",
+                            p);
+            if (!(o->name = strdup(key)))
+                return fail(c, p, 0, "out of memory");
+            j->transform.n_outputs++;
+            if ((rc = get_suffix(c, v, "transform.outputs", key, &o->suffix)) < 0)
+                return rc;
+            if (!o->suffix[0])
+                return fail(c, p, 0, "\"%s\" must not be empty", p);
+            for (size_t k = 0; k + 1 < j->transform.n_outputs; k++)
+                if (strcmp(j->transform.outputs[k].suffix, o->suffix) == 0)
+                    return fail(c, p, 0, "\"%s\" has the same suffix as \"%s\"", p,
+                                j->transform.outputs[k].name);
+        }
+    }
+    return 0;
+}
+
 static int load_runtime(struct ctx *c, json_t *root)
 {
     static const char *const keys[] = {"workers",        "max_in_flight",     "ack_deadline_s",
@@ -815,11 +941,33 @@ static int apply_defaults(struct cfg_job *j)
     return 0;
 }
 
+/* A transform output that would overwrite the input, the audio, the
+ * features or another track's file of the same job. */
+static int check_overlaps(struct ctx *c, json_t *root)
+{
+    const struct cfg_job *j = c->job;
+    (void)root;
+    for (size_t k = 0; k < j->transform.n_outputs; k++) {
+        const struct cfg_tf_output *o = &j->transform.outputs[k];
+        char p[PATH_MAX_LEN];
+        join(p, "transform.outputs", o->name);
+        if (strcmp(j->input.location, j->output.location) == 0 &&
+            strcmp(j->input.suffix, o->suffix) == 0)
+            return fail(c, p, 0, "\"%s\" has the same location and suffix as \"input\"", p);
+        if (j->output.audio && strcmp(j->output.suffix, o->suffix) == 0)
+            return fail(c, p, 0, "\"%s\" has the same suffix as \"output.suffix\"", p);
+        if (j->features.enabled && strcmp(j->features.location, j->output.location) == 0 &&
+            strcmp(j->features.suffix, o->suffix) == 0)
+            return fail(c, p, 0, "\"%s\" has the same location and suffix as \"features\"", p);
+    }
+    return 0;
+}
+
 static int load_root(struct ctx *c, json_t *root)
 {
     static const char *const keys[] = {
         "job",   "project",  "events",  "input", "output", "parent", "dead_letter_topic",
-        "steps", "features", "runtime", "force", "ping",   "listen", NULL};
+        "steps", "features", "runtime", "force", "ping",   "listen", "transform", NULL};
     struct cfg_job *j = c->job;
     char why[300];
     json_t *dlt;
@@ -848,7 +996,9 @@ static int load_root(struct ctx *c, json_t *root)
     if (dlt &&
         (rc = get_resource(c, dlt, "dead_letter_topic", "topics", &j->dead_letter_topic)) < 0)
         return rc;
+    j->output.audio = -1;
     if ((rc = load_steps(c, root)) < 0 || (rc = load_features(c, root)) < 0 ||
+        (rc = load_transform(c, root)) < 0 ||
         (rc = load_runtime(c, root)) < 0 || (rc = get_bool(c, root, "", "force", &j->force)) < 0 ||
         (rc = get_bool(c, root, "", "ping", &j->ping)) < 0 ||
         (rc = get_string(c, root, "", "listen", 0, &j->listen)) < 0)
@@ -858,13 +1008,23 @@ static int load_root(struct ctx *c, json_t *root)
 
     if (!j->features.location && !(j->features.location = xstrdup(j->output.location)))
         return fail(c, "", 0, "out of memory");
+    if ((rc = get_bool(c, json_object_get(root, "output"), "output", "audio", &j->output.audio)) < 0)
+        return rc;
+    if (j->output.audio < 0) /* a transform job writes its own outputs only, unless asked */
+        j->output.audio = !j->transform.enabled;
+    if (!j->output.audio && !j->transform.enabled)
+        return fail(c, "output.audio", 0,
+                    "\"output.audio\": false needs a \"transform\": the job would write nothing");
+    if ((rc = check_overlaps(c, root)) < 0)
+        return rc;
     /* Objects that would overwrite each other. */
-    if (strcmp(j->input.location, j->output.location) == 0 &&
+    if (j->output.audio && strcmp(j->input.location, j->output.location) == 0 &&
         strcmp(j->input.suffix, j->output.suffix) == 0)
         return fail(c, "output.location", 0,
                     "\"output\" has the same location and suffix as \"input\": the job would "
                     "overwrite its input");
-    if (j->features.enabled && strcmp(j->features.location, j->output.location) == 0 &&
+    if (j->features.enabled && j->output.audio &&
+        strcmp(j->features.location, j->output.location) == 0 &&
         strcmp(j->features.suffix, j->output.suffix) == 0)
         return fail(c, json_object_get(root, "features") ? "features" : "output.location", 0,
                     "\"features\" has the same location and suffix as \"output\": features "
@@ -984,5 +1144,16 @@ void cfg_job_destroy(struct cfg_job *job)
     free(job->features.suffix);
     free(job->runtime.temp_dir);
     free(job->listen);
+    for (size_t k = 0; k < job->transform.n_command; k++)
+        free(job->transform.command[k]);
+    free(job->transform.command);
+    for (size_t k = 0; k < job->transform.n_env; k++)
+        free(job->transform.env[k]);
+    free(job->transform.env);
+    free(job->transform.params_json);
+    for (size_t k = 0; k < job->transform.n_outputs; k++) {
+        free(job->transform.outputs[k].name);
+        free(job->transform.outputs[k].suffix);
+    }
     free(job);
 }

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "service/svc_error.h"
 
@@ -28,7 +29,15 @@ struct svc_metrics {
     atomic_int_fast64_t queue_depth;
     atomic_int_fast64_t workers_busy;
     atomic_int ready;
+    atomic_int tf_on;
+    struct histogram tf_latency;
+    atomic_uint_fast64_t tf_result[SVC_TF_COUNT];
+    atomic_int_fast64_t tf_in_flight, tf_ready;
+    atomic_uint_fast64_t tf_restarts;
 };
+
+static const char *const tf_result_names[SVC_TF_COUNT] = {
+    "done", "error", "error_permanent", "crashed", "timeout", "output_missing", "canceled"};
 
 static const char *const outcome_names[SVC_OUT_COUNT] = {
     "processed", "skipped",       "pinged",  "triggered_parent",
@@ -69,21 +78,43 @@ uint64_t svc_metrics_outcome_count(const struct svc_metrics *m, enum svc_outcome
     return atomic_load_explicit(&((struct svc_metrics *)m)->outcome[o], memory_order_relaxed);
 }
 
-void svc_metrics_stage(struct svc_metrics *m, enum svc_stage s, double seconds)
+static void observe(struct histogram *h, double seconds)
 {
-    struct histogram *h;
     size_t i;
-    if (!m || (unsigned)s >= SVC_STAGE_COUNT)
-        return;
     if (!(seconds >= 0))
         seconds = 0;
-    h = &m->stage[s];
     for (i = 0; i < N_BUCKETS && seconds > bucket_le[i]; i++)
         ;
     if (i < N_BUCKETS)
         atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->sum_us, (uint64_t)(seconds * 1e6 + 0.5), memory_order_relaxed);
+}
+
+void svc_metrics_stage(struct svc_metrics *m, enum svc_stage s, double seconds)
+{
+    if (m && (unsigned)s < SVC_STAGE_COUNT)
+        observe(&m->stage[s], seconds);
+}
+
+void svc_metrics_transform_call(struct svc_metrics *m, enum svc_tf_result r, double seconds)
+{
+    if (!m || (unsigned)r >= SVC_TF_COUNT)
+        return;
+    atomic_fetch_add_explicit(&m->tf_result[r], 1, memory_order_relaxed);
+    if (r == SVC_TF_DONE)
+        observe(&m->tf_latency, seconds);
+}
+
+void svc_metrics_transform_gauges(struct svc_metrics *m, int64_t in_flight, uint64_t restarts,
+                                  int64_t ready)
+{
+    if (!m)
+        return;
+    atomic_store_explicit(&m->tf_in_flight, in_flight, memory_order_relaxed);
+    atomic_store_explicit(&m->tf_restarts, restarts, memory_order_relaxed);
+    atomic_store_explicit(&m->tf_ready, ready, memory_order_relaxed);
+    atomic_store_explicit(&m->tf_on, 1, memory_order_relaxed);
 }
 
 void svc_metrics_audio_seconds(struct svc_metrics *m, double seconds)
@@ -130,6 +161,26 @@ int svc_metrics_ready(const struct svc_metrics *m)
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
+/* label: "" or "name=\"value\"," (the le label follows). */
+static void render_histogram(FILE *f, const char *name, const char *label, struct histogram *h)
+{
+    uint64_t cum = 0, count = LOAD(h->count);
+    size_t ll = strlen(label);
+    for (size_t i = 0; i < N_BUCKETS; i++) {
+        cum += LOAD(h->bucket[i]);
+        fprintf(f, "%s_bucket{%sle=\"%g\"} %llu\n", name, label, bucket_le[i],
+                (unsigned long long)cum);
+    }
+    if (count < cum) /* a concurrent update between the loads */
+        count = cum;
+    fprintf(f, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, label, (unsigned long long)count);
+    /* _sum and _count carry the label without its trailing comma */
+    fprintf(f, "%s_sum%s%.*s%s %.6f\n", name, ll ? "{" : "", ll ? (int)ll - 1 : 0, label,
+            ll ? "}" : "", (double)LOAD(h->sum_us) / 1e6);
+    fprintf(f, "%s_count%s%.*s%s %llu\n", name, ll ? "{" : "", ll ? (int)ll - 1 : 0, label,
+            ll ? "}" : "", (unsigned long long)count);
+}
+
 int svc_metrics_render(const struct svc_metrics *cm, char **out, size_t *len)
 {
     struct svc_metrics *m = (struct svc_metrics *)cm; /* atomic loads need non-const */
@@ -146,21 +197,9 @@ int svc_metrics_render(const struct svc_metrics *cm, char **out, size_t *len)
     fprintf(f, "# HELP wiggly_stage_seconds Time spent per message in each stage.\n"
                "# TYPE wiggly_stage_seconds histogram\n");
     for (int s = 0; s < SVC_STAGE_COUNT; s++) {
-        struct histogram *h = &m->stage[s];
-        uint64_t cum = 0, count = LOAD(h->count);
-        for (size_t i = 0; i < N_BUCKETS; i++) {
-            cum += LOAD(h->bucket[i]);
-            fprintf(f, "wiggly_stage_seconds_bucket{stage=\"%s\",le=\"%g\"} %llu\n", stage_names[s],
-                    bucket_le[i], (unsigned long long)cum);
-        }
-        if (count < cum) /* a concurrent update between the loads */
-            count = cum;
-        fprintf(f, "wiggly_stage_seconds_bucket{stage=\"%s\",le=\"+Inf\"} %llu\n", stage_names[s],
-                (unsigned long long)count);
-        fprintf(f, "wiggly_stage_seconds_sum{stage=\"%s\"} %.6f\n", stage_names[s],
-                (double)LOAD(h->sum_us) / 1e6);
-        fprintf(f, "wiggly_stage_seconds_count{stage=\"%s\"} %llu\n", stage_names[s],
-                (unsigned long long)count);
+        char label[64];
+        snprintf(label, sizeof(label), "stage=\"%s\",", stage_names[s]);
+        render_histogram(f, "wiggly_stage_seconds", label, &m->stage[s]);
     }
     fprintf(f,
             "# HELP wiggly_audio_seconds_total Seconds of audio written.\n"
@@ -186,6 +225,29 @@ int svc_metrics_render(const struct svc_metrics *cm, char **out, size_t *len)
             "wiggly_workers_busy %lld\n",
             (long long)LOAD(m->in_flight), (long long)LOAD(m->queue_depth),
             (long long)LOAD(m->workers_busy));
+    if (LOAD(m->tf_on)) {
+        fprintf(f, "# HELP wiggly_transform_requests_total Requests to the transform, by result.\n"
+                   "# TYPE wiggly_transform_requests_total counter\n");
+        for (int r = 0; r < SVC_TF_COUNT; r++)
+            fprintf(f, "wiggly_transform_requests_total{result=\"%s\"} %llu\n",
+                    tf_result_names[r], (unsigned long long)LOAD(m->tf_result[r]));
+        fprintf(f, "# HELP wiggly_transform_seconds Time from request to done reply.\n"
+                   "# TYPE wiggly_transform_seconds histogram\n");
+        render_histogram(f, "wiggly_transform_seconds", "", &m->tf_latency);
+        fprintf(f,
+                "# HELP wiggly_transform_in_flight Requests sent to the transform and not "
+                "answered.\n"
+                "# TYPE wiggly_transform_in_flight gauge\n"
+                "wiggly_transform_in_flight %lld\n"
+                "# HELP wiggly_transform_workers_ready Transform processes that said hello.\n"
+                "# TYPE wiggly_transform_workers_ready gauge\n"
+                "wiggly_transform_workers_ready %lld\n"
+                "# HELP wiggly_transform_restarts_total Transform processes started again.\n"
+                "# TYPE wiggly_transform_restarts_total counter\n"
+                "wiggly_transform_restarts_total %llu\n",
+                (long long)LOAD(m->tf_in_flight), (long long)LOAD(m->tf_ready),
+                (unsigned long long)LOAD(m->tf_restarts));
+    }
     if (fclose(f) != 0 || !buf) {
         free(buf);
         return SVC_ENOMEM;

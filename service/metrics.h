@@ -41,6 +41,22 @@ void svc_metrics_queue_depth(struct svc_metrics *m, int64_t n);
 void svc_metrics_workers_busy(struct svc_metrics *m, int64_t n);
 uint64_t svc_metrics_outcome_count(const struct svc_metrics *m, enum svc_outcome o);
 
+/* A user transform's requests (docs/transforms.md), by result. Rendered
+ * only once svc_metrics_transform_gauges has been called. */
+enum svc_tf_result {
+    SVC_TF_DONE = 0,
+    SVC_TF_ERROR,          /* a retryable error reply */
+    SVC_TF_ERROR_PERMANENT, /* a non-retryable one */
+    SVC_TF_CRASHED,
+    SVC_TF_TIMEOUT,
+    SVC_TF_OUTPUT_MISSING,
+    SVC_TF_CANCELED,
+    SVC_TF_COUNT
+};
+void svc_metrics_transform_call(struct svc_metrics *m, enum svc_tf_result r, double seconds);
+void svc_metrics_transform_gauges(struct svc_metrics *m, int64_t in_flight, uint64_t restarts,
+                                  int64_t ready);
+
 /* Readiness and liveness flags served by /readyz and /healthz. */
 void svc_metrics_set_ready(struct svc_metrics *m, int ready);
 int svc_metrics_ready(const struct svc_metrics *m);

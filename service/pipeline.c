@@ -282,8 +282,7 @@ int svc_temp_dir_check(const char *dir, struct svc_error *err)
 /* The job's processor. A new one is one file and one line here. */
 static const struct svc_processor *svc_processor_for(const struct cfg_job *cfg)
 {
-    (void)cfg;
-    return &svc_proc_audio;
+    return cfg->transform.enabled ? &svc_proc_transform : &svc_proc_audio;
 }
 
 struct svc_pipeline *svc_pipeline_create(const struct svc_pipeline_opts *o, struct svc_error *err)
@@ -304,7 +303,8 @@ struct svc_pipeline *svc_pipeline_create(const struct svc_pipeline_opts *o, stru
     pl->o = *o;
     pl->cfg = cfg;
     pl->proc = svc_processor_for(cfg);
-    if (pl->proc->create(cfg, &pl->proc_state, pl->outs, &pl->n_outs, err) != 0) {
+    struct svc_proc_env env = {.cfg = cfg, .metrics = o->metrics};
+    if (pl->proc->create(&env, &pl->proc_state, pl->outs, &pl->n_outs, err) != 0) {
         free(pl);
         return NULL;
     }
@@ -319,6 +319,13 @@ struct svc_pipeline *svc_pipeline_create(const struct svc_pipeline_opts *o, stru
         return NULL;
     }
     return pl;
+}
+
+int svc_pipeline_status(struct svc_pipeline *pl, char *why, size_t why_n)
+{
+    if (why_n)
+        why[0] = '\0';
+    return pl->proc->status ? pl->proc->status(pl->proc_state, why, why_n) : SVC_PROC_READY;
 }
 
 void svc_pipeline_destroy(struct svc_pipeline *pl)
@@ -517,7 +524,10 @@ static void work_run(struct svc_pool_job *j)
         it->res.code = SVC_ECANCELED;
         return;
     }
-    pl->proc->run(pl->proc_state, it->in_path, it->out_path, &it->abandoned, &it->res);
+    struct svc_proc_track t = {.in_path = it->in_path,
+                               .element = it->msg.element,
+                               .attempt = it->pub.attempt > 0 ? it->pub.attempt : 1};
+    pl->proc->run(pl->proc_state, &t, it->out_path, &it->abandoned, &it->res);
 }
 
 static void work_done(struct svc_pool_job *j, int status)
@@ -541,7 +551,8 @@ static void work_done(struct svc_pool_job *j, int status)
         if (it->res.reason != SVC_R_NONE)
             finish(it, SVC_DISP_DEAD, it->res.reason, it->res.code, "%s", it->res.msg);
         else
-            finish(it, SVC_DISP_RETRY, pl->proc->retry_reason, it->res.code, "%s", it->res.msg);
+            finish(it, SVC_DISP_RETRY, it->res.retry ? it->res.retry : pl->proc->retry_reason,
+                   it->res.code, "%s", it->res.msg);
         return;
     }
     set_stage(it, ST_UPLOAD);

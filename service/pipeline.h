@@ -86,6 +86,9 @@ struct svc_pipeline_opts {
 
 struct svc_pipeline *svc_pipeline_create(const struct svc_pipeline_opts *o, struct svc_error *err);
 void svc_pipeline_destroy(struct svc_pipeline *pl);
+/* The processor's readiness (processor.h): 0 ready, 1 starting, -1 failed
+ * with why. Loop thread. */
+int svc_pipeline_status(struct svc_pipeline *pl, char *why, size_t why_n);
 
 /* The scratch directory takes files: a missing or read-only temp_dir would
  * fail every message until it is dead-lettered, so runners and `verify`

@@ -72,9 +72,10 @@ struct proc_audio {
     int features;
 };
 
-static int pa_create(const struct cfg_job *cfg, void **state, struct svc_output_decl *outs,
+static int pa_create(const struct svc_proc_env *env, void **state, struct svc_output_decl *outs,
                      size_t *n_outs, struct svc_error *err)
 {
+    const struct cfg_job *cfg = env->cfg;
     struct proc_audio *pa = calloc(1, sizeof(*pa));
     size_t n = 0;
     if (!pa)
@@ -102,7 +103,7 @@ static void pa_destroy(void *state)
     free(state);
 }
 
-static int write_text(const char *path, const char *text)
+int svc__write_text(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
     int ok;
@@ -114,7 +115,7 @@ static int write_text(const char *path, const char *text)
     return ok ? 0 : -1;
 }
 
-static void pa_run(const void *state, const char *in_path, char *const *out_paths,
+static void pa_run(const void *state, const struct svc_proc_track *t, char *const *out_paths,
                    const atomic_int *cancel, struct svc_proc_result *r)
 {
     const struct proc_audio *pa = state;
@@ -124,12 +125,12 @@ static void pa_run(const void *state, const char *in_path, char *const *out_path
     const char *out = out_paths[pa->features ? 1 : 0];
     int rc;
     spec.cancel = cancel;
-    rc = audio_chain_run_file(in_path, out, &spec, &res, &aerr);
+    rc = audio_chain_run_file(t->in_path, out, &spec, &res, &aerr);
     if (rc != 0) {
         r->code = svc_error_from_audio(rc, &r->reason);
         snprintf(r->msg, sizeof(r->msg), "%s", aerr.msg[0] ? aerr.msg : audio_strerror(rc));
     } else if (pa->features &&
-               (!res.features_json || write_text(out_paths[0], res.features_json))) {
+               (!res.features_json || svc__write_text(out_paths[0], res.features_json))) {
         r->code = SVC_EIO;
         snprintf(r->msg, sizeof(r->msg), "cannot write the features to %s", out_paths[0]);
     } else {

@@ -5,7 +5,8 @@
  * file into the output files it declared, on a worker thread.
  *
  * Implementations: proc_audio.c (the audio chain: decode, channel op,
- * resample, encode, features). A new one is one file defining a
+ * resample, encode, features); proc_transform.c (the same chain into a
+ * .npy for the user's transform, transform/, then its outputs). A new one is one file defining a
  * `const struct svc_processor` plus one line in svc_processor_for()
  * (pipeline.c); docs/architecture.md, "Adding a processor".
  *
@@ -28,6 +29,7 @@
 #include "service/svc_error.h"
 
 struct cfg_job;
+struct svc_metrics;
 
 #define SVC_PROC_MAX_OUTPUTS 8
 
@@ -39,12 +41,26 @@ struct svc_output_decl {
     const char *content_type;
 };
 
+/* What create() gets. */
+struct svc_proc_env {
+    const struct cfg_job *cfg;
+    struct svc_metrics *metrics; /* may be NULL */
+};
+
+/* The track run() works on. */
+struct svc_proc_track {
+    const char *in_path; /* the local input file */
+    const char *element;
+    int attempt; /* 1 for the first delivery */
+};
+
 /* What run() reports. */
 struct svc_proc_result {
     int code;               /* 0 or an SVC_E* code */
     enum svc_reason reason; /* for a failure: the dead-letter reason when it is
                                permanent (SVC_R_BAD_AUDIO, ...), SVC_R_NONE when a
                                retry may help */
+    enum svc_reason retry;  /* a retry's reason when not the processor's retry_reason */
     char msg[1024];         /* precise text of the failure */
     double seconds;         /* seconds of audio written (metrics, summary) */
 };
@@ -53,15 +69,25 @@ struct svc_processor {
     const char *name;
     enum svc_reason retry_reason; /* for failures a retry may fix */
     /* Per job. Fill outs[0..*n_outs) (at most SVC_PROC_MAX_OUTPUTS). */
-    int (*create)(const struct cfg_job *cfg, void **state, struct svc_output_decl *outs,
+    int (*create)(const struct svc_proc_env *env, void **state, struct svc_output_decl *outs,
                   size_t *n_outs, struct svc_error *err);
     void (*destroy)(void *state);
-    /* Worker thread: in_path -> out_paths[i] for every declared output. */
-    void (*run)(const void *state, const char *in_path, char *const *out_paths,
+    /* Worker thread: t->in_path -> out_paths[i] for every declared output. */
+    void (*run)(const void *state, const struct svc_proc_track *t, char *const *out_paths,
                 const atomic_int *cancel, struct svc_proc_result *res);
+    /* Optional; loop thread, about once a second. SVC_PROC_READY, or
+     * SVC_PROC_STARTING (take no work yet, /readyz fails), or SVC_PROC_FAILED
+     * (the run stops, exit 1, why on stderr). May refresh metrics. */
+    int (*status)(void *state, char *why, size_t why_n);
 };
 
+enum { SVC_PROC_READY = 0, SVC_PROC_STARTING = 1, SVC_PROC_FAILED = -1 };
+
 extern const struct svc_processor svc_proc_audio;
+extern const struct svc_processor svc_proc_transform;
+
+/* Writes text to path (a processor's small outputs). 0 or -1. */
+int svc__write_text(const char *path, const char *text);
 
 struct audio_spec;
 /* The job's steps as the audio engine's spec (proc_audio.c; tests). */

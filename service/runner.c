@@ -27,6 +27,7 @@
 #include "service/metrics.h"
 #include "service/pipeline.h"
 #include "service/pool.h"
+#include "service/processor.h"
 #include "service/roots.h"
 #include "service/storage.h"
 
@@ -51,6 +52,8 @@ struct svc_runner {
     int feeding;  /* re-entrancy guard: items can finish inside pull */
     int starting; /* waiting for the first bucket check (roots_recheck_s 0) */
     int roots_answered;
+    int proc_ok; /* the processor is ready (svc_pipeline_status) */
+    int fatal;   /* the processor failed: the run ends, exit 1 */
     struct svc_batch_summary sum;
     ev_timer tick, poll, grace, hard_stop;
     ev_signal sigterm, sigint;
@@ -145,7 +148,7 @@ void svc__runner_feed(struct svc_runner *r)
     if (r->feeding || r->draining || !r->pl)
         return;
     r->feeding = 1;
-    while (r->n_in_flight < (size_t)r->env.max_in_flight && svc_roots_ok(r->roots))
+    while (r->n_in_flight < (size_t)r->env.max_in_flight && svc_roots_ok(r->roots) && r->proc_ok)
         if (r->src->pull(r->state, r->env.max_in_flight - (int)r->n_in_flight) <= 0)
             break;
     r->feeding = 0;
@@ -273,7 +276,33 @@ static void hook_finish(void *ctx, struct svc_item *it)
 
 static int ready(const struct svc_runner *r)
 {
-    return !r->draining && svc_cloud_ready(&r->cloud) && svc_roots_ok(r->roots);
+    return !r->draining && svc_cloud_ready(&r->cloud) && svc_roots_ok(r->roots) && r->proc_ok;
+}
+
+static void on_hard_stop(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* The processor's readiness (a transform's children said hello); when it
+ * cannot start at all, the run stops: in-flight work is nacked, exit 1. */
+static void check_processor(struct svc_runner *r)
+{
+    char why[512];
+    int st = svc_pipeline_status(r->pl, why, sizeof(why));
+    r->proc_ok = st == SVC_PROC_READY;
+    if (st != SVC_PROC_FAILED || r->fatal)
+        return;
+    r->fatal = 1;
+    fprintf(stderr, "wiggly run: the transform cannot start: %s\n", why);
+    svc_log(SVC_ERROR, SVC_LOG_FIELDS_NONE, "the transform cannot start, stopping: %s", why);
+    r->draining = 1;
+    svc_metrics_set_ready(r->env.metrics, 0);
+    if (r->src->stop)
+        r->src->stop(r->state);
+    while (r->head)
+        svc_pipeline_cancel(r->pl, r->head);
+    ev_timer_init(&r->hard_stop, on_hard_stop, 5, 0);
+    r->hard_stop.data = r;
+    ev_timer_start(r->env.loop, &r->hard_stop);
+    svc__runner_maybe_exit(r);
 }
 
 static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
@@ -281,6 +310,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     struct svc_runner *r = w->data;
     (void)loop;
     (void)revents;
+    check_processor(r);
     svc_metrics_set_ready(r->env.metrics, ready(r));
     svc_metrics_queue_depth(r->env.metrics, (int64_t)svc_pool_queued(r->env.pool));
     svc_metrics_workers_busy(r->env.metrics, svc_pool_busy(r->env.pool));
@@ -418,7 +448,13 @@ static int setup(struct svc_runner *r)
         return 1;
     }
     r->st = svc_storage_create(loop, r->cloud.gcs);
-    r->env.pool = svc_pool_create(loop, cfg->runtime.workers);
+    /* A transform's requests wait in a worker thread: enough threads for
+     * every request its children can hold, besides the DSP. */
+    int threads = cfg->runtime.workers;
+    if (cfg->transform.enabled &&
+        threads < cfg->transform.workers * cfg->transform.max_in_flight)
+        threads = cfg->transform.workers * cfg->transform.max_in_flight;
+    r->env.pool = svc_pool_create(loop, threads);
     r->roots = svc_roots_create(loop, r->st, cfg, r->src->roots_recheck_s, on_roots, r);
     if (!r->st || !r->env.pool || !r->roots) {
         fprintf(stderr, "wiggly run: cannot start the worker pool\n");
@@ -445,6 +481,7 @@ static int setup(struct svc_runner *r)
             return 2;
         }
     }
+    r->proc_ok = svc_pipeline_status(r->pl, NULL, 0) == SVC_PROC_READY;
     return 0;
 }
 
@@ -497,6 +534,8 @@ int svc__run(const struct svc_source *src, const struct svc_run_opts *o,
         if (!run_over(r))
             ev_run(r->env.loop, 0);
         rc = src->end(r->state);
+        if (r->fatal)
+            rc = 1;
         if (summary)
             *summary = r->sum;
     }
