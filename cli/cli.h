@@ -12,6 +12,7 @@ int cli_run(int argc, char **argv);
 int cli_publish(int argc, char **argv);
 int cli_verify(int argc, char **argv);
 int cli_new(int argc, char **argv);
+int cli_test(int argc, char **argv);
 
 struct cfg_job;
 /* The job config at path, its locations checked by their storage schemes;

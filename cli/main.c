@@ -27,6 +27,7 @@ static const struct verb verbs[] = {
     {"publish", cli_publish, "publish track IDs to a job's input topic"},
     {"verify", cli_verify, "check a job config and its topics and buckets (--create)"},
     {"process", cli_process, "process one audio file through the chain"},
+    {"test", cli_test, "run a job's whole chain (and transform) on local files"},
     {"gen", cli_gen, "generate synthetic test audio"},
     {"new", cli_new, "scaffold a new job config and Kubernetes overlay"},
     {"version", cli_version, "print the version"},

@@ -26,6 +26,7 @@
 #include "service/roots.h"
 #include "service/storage.h"
 #include "service/sync.h"
+#include "transform/transform.h"
 
 struct vwait {
     int done;
@@ -230,6 +231,52 @@ static void topic_for(const char *sub, char *out, size_t len)
              slash + strlen("/subscriptions/"));
 }
 
+/* What the transform printed or wiggly said about it, on stderr. */
+static void tf_log(void *ud, enum tf_log_level lv, int worker, const char *stream, const char *text)
+{
+    (void)ud;
+    (void)worker;
+    if (stream)
+        fprintf(stderr, "         transform %s: %s\n", stream, text);
+    else if (lv >= TF_LOG_WARNING)
+        fprintf(stderr, "         transform: %s\n", text);
+}
+
+/* The program exists and is executable, and one child says hello. */
+static int check_transform(const struct cfg_job *cfg)
+{
+    struct tf_pool *p = NULL;
+    char why[512], name[128], version[64];
+    struct tf_opts o = {.argv = cfg->transform.command,
+                        .env = cfg->transform.env,
+                        .scratch = svc_temp_dir(cfg),
+                        .job = cfg->name,
+                        .workers = 1,
+                        .max_in_flight = 1,
+                        .startup_timeout_s = cfg->transform.startup_timeout_s,
+                        .timeout_s = cfg->transform.timeout_s,
+                        .max_start_failures = 1,
+                        .log = tf_log};
+    if (tf_pool_create(&o, &p, why, sizeof(why)) != 0) {
+        printf("ERROR    transform     %s\n", why);
+        return 1;
+    }
+    enum tf_state st = tf_pool_wait(p, cfg->transform.startup_timeout_s + 1.0, why, sizeof(why));
+    tf_pool_hello(p, name, sizeof(name), version, sizeof(version));
+    tf_pool_destroy(p, 2.0);
+    if (st == TF_READY) {
+        printf("ok       transform     %s %s (%s, protocol 1)\n", name, version,
+               cfg->transform.command[0]);
+        return 0;
+    }
+    if (st == TF_FAILED)
+        printf("ERROR    transform     %s\n", why);
+    else
+        printf("ERROR    transform     no hello within startup_timeout_s (%d s)\n",
+               cfg->transform.startup_timeout_s);
+    return 1;
+}
+
 static void ver_usage(FILE *f)
 {
     fprintf(f, "usage: wiggly verify -c JOB.json [--create] [--topic INPUT_TOPIC]\n\n"
@@ -240,8 +287,9 @@ static void ver_usage(FILE *f)
                "output, parent and dead-letter topics, a subscription on the dead-letter topic,\n"
                "and the buckets. An existing subscription must be on the expected topic (when\n"
                "known: --topic, or the dead-letter topic) and have the config's dead-letter\n"
-               "topic; --create cannot change it (the MISMATCH line says how). Exit 0 when\n"
-               "everything exists and matches.\n");
+               "topic; --create cannot change it (the MISMATCH line says how). A job with a\n"
+               "transform starts it once and waits for its hello (name and version). Exit 0\n"
+               "when everything exists and matches.\n");
 }
 
 int cli_verify(int argc, char **argv)
@@ -344,6 +392,8 @@ int cli_verify(int argc, char **argv)
             bad = 1;
         }
     }
+    if (cfg->transform.enabled)
+        bad |= check_transform(cfg);
     {
         /* Each bucket or directory once, however many locations share it. */
         const char *locs[3] = {cfg->input.location, cfg->output.location,

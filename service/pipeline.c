@@ -280,7 +280,7 @@ int svc_temp_dir_check(const char *dir, struct svc_error *err)
 /* ---- create ---- */
 
 /* The job's processor. A new one is one file and one line here. */
-static const struct svc_processor *svc_processor_for(const struct cfg_job *cfg)
+const struct svc_processor *svc_processor_for(const struct cfg_job *cfg)
 {
     return cfg->transform.enabled ? &svc_proc_transform : &svc_proc_audio;
 }

@@ -223,8 +223,10 @@ static void pt_run(const void *state, const struct svc_proc_track *t, char *cons
     close(fd);
     spec.cancel = cancel;
     spec.npy_path = npy;
+    double t_audio = mono_s();
     rc = audio_chain_run_file(t->in_path, pt->audio ? out_paths[pt->i_tf + pt->n_tf] : NULL,
                               &spec, &ar, &aerr);
+    r->audio_s = mono_s() - t_audio;
     if (rc != 0) {
         enum svc_reason reason;
         int code = svc_error_from_audio(rc, &reason);
@@ -251,6 +253,7 @@ static void pt_run(const void *state, const struct svc_proc_track *t, char *cons
         double t0 = mono_s();
         tf_pool_call(pt->pool, &req, cancel, &tr);
         double took = mono_s() - t0;
+        r->transform_s = took;
         unlink(npy);
         npy[0] = '\0';
         switch (tr.outcome) {

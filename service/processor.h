@@ -63,6 +63,8 @@ struct svc_proc_result {
     enum svc_reason retry;  /* a retry's reason when not the processor's retry_reason */
     char msg[1024];         /* precise text of the failure */
     double seconds;         /* seconds of audio written (metrics, summary) */
+    double audio_s;         /* wall time of the audio chain (`wiggly test`) */
+    double transform_s;     /* wall time in the transform, when there is one */
 };
 
 struct svc_processor {
@@ -82,6 +84,9 @@ struct svc_processor {
 };
 
 enum { SVC_PROC_READY = 0, SVC_PROC_STARTING = 1, SVC_PROC_FAILED = -1 };
+
+/* The job's processor (pipeline.c): the transform when the job has one. */
+const struct svc_processor *svc_processor_for(const struct cfg_job *cfg);
 
 extern const struct svc_processor svc_proc_audio;
 extern const struct svc_processor svc_proc_transform;
