@@ -7,6 +7,7 @@
  * worker, which touches only in_path, out_path[], res and the processor's
  * read-only state, and reads the atomic `abandoned` (the processor's cancel
  * flag). */
+#define _DEFAULT_SOURCE /* mkstemps */
 #include "service/pipeline_int.h"
 
 #include <errno.h>
@@ -247,15 +248,18 @@ const char *svc_temp_dir(const struct cfg_job *cfg)
 }
 
 /* A new empty file DIR/wiggly-WHAT-XXXXXX; NULL with errno on failure. */
-static char *temp_file(const char *dir, const char *what)
+/* A new empty file DIR/wiggly-WHAT-XXXXXXSUFFIX. Outputs keep their
+ * declared suffix, so code that picks a format from the name (NumPy's
+ * np.save adds ".npy" to a name without it) writes the file it was given. */
+static char *temp_file(const char *dir, const char *what, const char *suffix)
 {
-    size_t n = strlen(dir) + strlen(what) + 16;
+    size_t n = strlen(dir) + strlen(what) + strlen(suffix) + 16;
     char *p = malloc(n);
     int fd;
     if (!p)
         return NULL;
-    snprintf(p, n, "%s/wiggly-%s-XXXXXX", dir, what);
-    fd = mkstemp(p);
+    snprintf(p, n, "%s/wiggly-%s-XXXXXX%s", dir, what, suffix);
+    fd = mkstemps(p, (int)strlen(suffix));
     if (fd < 0) {
         int e = errno;
         free(p);
@@ -268,7 +272,7 @@ static char *temp_file(const char *dir, const char *what)
 
 int svc_temp_dir_check(const char *dir, struct svc_error *err)
 {
-    char *p = temp_file(dir, "check");
+    char *p = temp_file(dir, "check", "");
     if (!p)
         return svc_error_set(err, SVC_EIO, "runtime.temp_dir %s: cannot create a file there: %s",
                              dir, strerror(errno));
@@ -583,7 +587,7 @@ static void on_fetched(void *ud, const struct svc_error *err, const char *path, 
     }
     svc_metrics_bytes(pl->o.metrics, 0, size);
     for (size_t i = 0; i < pl->n_outs; i++) {
-        if (!(it->out_path[i] = temp_file(pl->temp_dir, "out"))) {
+        if (!(it->out_path[i] = temp_file(pl->temp_dir, "out", pl->outs[i].suffix))) {
             finish(it, SVC_DISP_RETRY, SVC_R_LOCAL_IO, SVC_EIO,
                    "cannot create a temporary file in %s: %s", pl->temp_dir, strerror(errno));
             return;
