@@ -63,11 +63,7 @@ class Case(unittest.TestCase):
         return path, a
 
     def outputs(self, **suffixes):
-        outs = {}
-        for k, suffix in suffixes.items():
-            outs[k] = os.path.join(self.dir, "out" + suffix)
-            open(outs[k], "wb").close()
-        return outs
+        return tf_driver.host_outputs(self.dir, suffixes)
 
     def finish(self, t, timeout=5):
         t.close()
@@ -140,6 +136,27 @@ class SdkTests(Case):
         # parsed every fd 4 line as a protocol reply).
         self.assertIn("processing track-1 at 16000", t.lines["stdout"])
         self.assertIn("to stderr", t.lines["stderr"])
+
+    def test_np_save_to_a_path_without_npy_lands_on_that_path(self):
+        t = self.start(self.script("""
+            import numpy as np, wiggly_transform
+            def process(audio, rate, element, params, outputs):
+                np.save(outputs["a"], np.arange(3, dtype=np.float32))   # NumPy adds .npy
+                with open(outputs["b"], "wb") as f:                     # no suffix added
+                    np.save(f, np.ones(2, dtype=np.float32))
+            wiggly_transform.run(process, name="save", version="1")
+        """))
+        t.hello()
+        path, _ = self.track(np.zeros((10, 1)))
+        outs = self.outputs(a=".a.npy", b=".b.npy")
+        self.assertFalse(outs["a"].endswith(".npy"))
+        t.send("e1", path, 8000, 1, 10, outs)
+        self.assertEqual(t.reply()["type"], "done")
+        np.testing.assert_array_equal(np.load(outs["a"]), [0, 1, 2])
+        np.testing.assert_array_equal(np.load(outs["b"]), [1, 1])
+        self.assertFalse(os.path.exists(outs["a"] + ".npy"))
+        self.finish(t)
+        self.assertIn("NumPy added .npy", t.stderr())
 
     def test_uncaught_exception_is_retryable_with_traceback(self):
         t = self.start(self.script("""

@@ -17,6 +17,10 @@ transform is one function:
 
 - `setup()`, if given, runs before the hello line (load your model there:
   wiggly waits up to transform.startup_timeout_s for it).
+- Write each output to exactly the path in `outputs`. wiggly's paths are
+  temporary names without an extension; np.save(path, a) would add ".npy",
+  so a file that NumPy wrote to path + ".npy" (or ".npz") while path stayed
+  empty is moved onto path after process() returns.
 - A returned dict becomes the `features` of the `done` reply (NumPy scalars
   and small arrays are converted); None means no features.
 - An uncaught exception is a retryable error carrying its traceback;
@@ -230,11 +234,41 @@ def _reply_for(req_id, result):
     return reply
 
 
+_ADDED_SUFFIXES = (".npy", ".npz")
+_suffix_noted = False
+
+
+def _adopt_suffixed(outputs):
+    """np.save(path, a) writes path + ".npy" when path lacks that ending (and
+    np.savez path + ".npz"), and wiggly's output paths are temporary names
+    without one. Such a file, where the declared path is still empty, is
+    moved onto the declared path, so np.save(outputs["x"], a) just works."""
+    global _suffix_noted
+    for path in outputs.values():
+        if not isinstance(path, str):
+            continue
+        for suffix in _ADDED_SUFFIXES:
+            extra = path + suffix
+            if path.endswith(suffix) or not os.path.exists(extra):
+                continue
+            try:
+                if os.path.getsize(path) == 0:
+                    os.replace(extra, path)
+                    if not _suffix_noted:
+                        _suffix_noted = True
+                        sys.stderr.write("wiggly_transform: NumPy added %s to the output path %s;"
+                                         " moved the file onto the path wiggly gave (pass an open"
+                                         " file to np.save to avoid this)\n" % (suffix, path))
+            except OSError:
+                pass
+
+
 def _serve_one(chan, process, req):
     audio = None
     try:
         audio = _load_audio(req["audio"])
         result = process(audio, req["rate"], req["element"], req["params"], req["outputs"])
+        _adopt_suffixed(req["outputs"])
     except Exception as e:  # noqa: BLE001 - every failure becomes a reply
         result = e
     del audio  # unmap before wiggly removes the file
@@ -261,6 +295,8 @@ def _serve_batch(chan, batch, reqs):
                                    else "a " + type(out).__name__, len(items)))
             for item, r in zip(items, out):
                 results[item["id"]] = r
+                if not isinstance(r, BaseException):
+                    _adopt_suffixed(item["outputs"])
         except Exception as e:  # noqa: BLE001 - the whole batch failed
             for item in items:
                 results[item["id"]] = e

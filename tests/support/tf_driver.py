@@ -53,6 +53,16 @@ def write_npy(path, audio):
     return a
 
 
+def host_outputs(directory, names):
+    """Empty files for the declared outputs, named as wiggly names them
+    (wiggly-out-XXXXXX: no suffix, so np.save(path) would add ".npy")."""
+    outs = {}
+    for name in names:
+        fd, outs[name] = tempfile.mkstemp(prefix="wiggly-out-", dir=directory)
+        os.close(fd)
+    return outs
+
+
 def _high_fd(fd):
     # Above every target of the child's dup2s, so none is clobbered.
     return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
@@ -274,10 +284,7 @@ def run_job_once(job, cwd, sine_hz=1000.0, seconds=2.0, keep=None):
     sig = 0.5 * np.sin(2 * np.pi * sine_hz * t)
     audio = os.path.join(work, "in.npy")
     write_npy(audio, np.repeat(sig[:, None], channels, axis=1))
-    outputs = {}
-    for name, suffix in tf["outputs"].items():
-        outputs[name] = os.path.join(work, "track" + suffix)
-        open(outputs[name], "wb").close()  # wiggly creates them empty
+    outputs = host_outputs(work, tf["outputs"])
     env = {k: str(v) for k, v in tf.get("env", {}).items()}
     tr = Transform(tf["command"], env=env, cwd=cwd, scratch=work, job=cfg.get("job", "test"))
     try:
@@ -312,6 +319,8 @@ def main():
         print("stdout:", line)
     for line in err.splitlines():
         print("stderr:", line)
+    if a.keep:
+        print("outputs:", json.dumps(outs))
     if reply["type"] != "done":
         return 1
     bad = 0
