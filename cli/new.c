@@ -7,6 +7,14 @@
  *   k8s/overlays/NAME/scaling.yaml       KEDA trigger -> this job's subscription
  *   k8s/overlays/NAME/scaling-hpa.yaml   the same for components/hpa
  *   jobs/NAME.json                       symlink to the overlay's job.json
+ * and with --transform python (docs/transforms.md) also
+ *   transforms/NAME/transform.py         a working NumPy transform (spectral centroid)
+ *   transforms/NAME/Dockerfile           the wiggly image + python3, NumPy, the transform
+ *   transforms/NAME/Dockerfile.cuda      the same on NVIDIA's CUDA image, torch from pip
+ * whose job config has a "transform" key instead of the audio output. The
+ * command and PYTHONPATH in it are relative to the project directory, which
+ * the Dockerfiles make the image's working directory, so the same config runs
+ * locally (from DIR) and in the pod.
  * The config lives inside the overlay because kustomize refuses to read files
  * outside an overlay's directory (and `kubectl apply -k` has no switch to
  * allow it); jobs/NAME.json is the same file for local runs.
@@ -43,6 +51,7 @@ struct new_opts {
     const char *project; /* NULL = ${GOOGLE_CLOUD_PROJECT} */
     const char *bucket;  /* NULL = ${BUCKET} */
     const char *dir;
+    const char *transform; /* NULL, or "python" */
 };
 
 /* What the new job learns from its parent's config, if there is one. */
@@ -56,11 +65,13 @@ struct new_parent {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: wiggly new NAME [--parent JOB] [--project P] [--bucket B] [--dir DIR]\n"
+               "                       [--transform python]\n"
                "\n"
                "Scaffold a job: a job config and a Kubernetes overlay, ready to edit.\n"
                "Writes DIR/k8s/overlays/NAME/{job.json,kustomization.yaml,pubsub.yaml,\n"
                "scaling.yaml,scaling-hpa.yaml} and DIR/jobs/NAME.json (a symlink to the\n"
-               "overlay's job.json). Refuses to overwrite anything.\n"
+               "overlay's job.json). Refuses to overwrite anything: nothing is written\n"
+               "unless every file is new.\n"
                "\n"
                "  NAME           job name: 3-40 of a-z 0-9 '-', starting with a letter,\n"
                "                 not ending in '-' (it names topics, subscriptions and\n"
@@ -72,6 +83,15 @@ static void usage(FILE *f)
                "  --project P    GCP project ID [${GOOGLE_CLOUD_PROJECT}, resolved at run time]\n"
                "  --bucket B     Cloud Storage bucket [${BUCKET}, resolved at run time]\n"
                "  --dir DIR      project directory holding k8s/base [.]\n"
+               "  --transform python\n"
+               "                 a job that runs your own Python code (docs/transforms.md):\n"
+               "                 also writes DIR/transforms/NAME/transform.py (a working\n"
+               "                 NumPy spectral-centroid transform to edit), Dockerfile (the\n"
+               "                 wiggly image + python3 and NumPy) and Dockerfile.cuda (for\n"
+               "                 GPU nodes, torch from pip); the job config gets a\n"
+               "                 \"transform\" key and writes the transform's outputs instead\n"
+               "                 of encoded audio. Needs DIR/sdk/python/wiggly_transform.py\n"
+               "                 (copy it from wiggly's source)\n"
                "\n"
                "Then: edit steps in DIR/jobs/NAME.json, add ../overlays/NAME to the\n"
                "resources of your graph kustomization, and render with\n"
@@ -247,6 +267,16 @@ static void sb_printf(struct sbuf *b, const char *fmt, ...)
     }
 }
 
+/* The text built, or NULL if memory ran out (then nothing is kept). */
+static char *sb_done(struct sbuf *b)
+{
+    if (b->oom) {
+        free(b->p);
+        return NULL;
+    }
+    return b->p;
+}
+
 static const char *json_str_at(json_t *root, const char *obj, const char *key)
 {
     json_t *o = json_object_get(root, obj);
@@ -323,16 +353,39 @@ static char *job_json(const struct new_opts *o, const char *proj, const char *bu
     json_object_set_new(
         root, "input",
         json_pack("{s:s,s:s}", "location", in_loc, "suffix", o->parent ? par->suffix : ".wav"));
-    json_object_set_new(
-        root, "output",
-        json_pack("{s:s,s:s,s:[s]}", "location", out_loc, "suffix", ".flac", "topics", done));
+    if (o->transform) /* the transform's outputs are the job's output: no encoded audio */
+        json_object_set_new(root, "output",
+                            json_pack("{s:s,s:[s]}", "location", out_loc, "topics", done));
+    else
+        json_object_set_new(
+            root, "output",
+            json_pack("{s:s,s:s,s:[s]}", "location", out_loc, "suffix", ".flac", "topics", done));
     if (o->parent)
         json_object_set_new(root, "parent",
                             json_pack("{s:s,s:s}", "job", o->parent, "topic", par->topic));
     json_object_set_new(root, "dead_letter_topic", json_string(dead));
-    json_object_set_new(root, "steps",
-                        json_pack("{s:s,s:i,s:s,s:s,s:i}", "channels", "keep", "rate", 0, "quality",
-                                  "high", "format", "flac", "bits", 16));
+    if (o->transform) {
+        /* What the transform receives: mono at 22050 Hz, as transform.py
+         * assumes for its frequencies (it reads the rate of each request). */
+        json_object_set_new(
+            root, "steps",
+            json_pack("{s:s,s:i,s:s}", "channels", "mono", "rate", 22050, "quality", "high"));
+        json_object_set_new(root, "features",
+                            json_pack("{s:b,s:s}", "enabled", 1, "suffix", ".features.json"));
+        char script[NEW_PATH_MAX];
+        snprintf(script, sizeof(script), "transforms/%s/transform.py", o->name);
+        json_object_set_new(root, "transform",
+                            json_pack("{s:[s,s],s:i,s:i,s:i,s:i,s:{s:s},s:{s:i,s:i},s:{s:s,s:s}}",
+                                      "command", "python3", script, "workers", 1, "max_in_flight",
+                                      1, "startup_timeout_s", 120, "timeout_s", 300, "env",
+                                      "PYTHONPATH", "sdk/python", "params", "n_fft", 2048, "hop",
+                                      512, "outputs", "centroid", ".centroid.npy", "summary",
+                                      ".summary.json"));
+    } else {
+        json_object_set_new(root, "steps",
+                            json_pack("{s:s,s:i,s:s,s:s,s:i}", "channels", "keep", "rate", 0,
+                                      "quality", "high", "format", "flac", "bits", 16));
+    }
     json_object_set_new(root, "runtime",
                         json_pack("{s:i,s:i,s:i,s:i,s:i,s:s}", "workers", 1, "max_in_flight", 4,
                                   "ack_deadline_s", 60, "max_attempts", 5, "shutdown_grace_s", 100,
@@ -359,7 +412,8 @@ static char *kustomization_yaml(const struct new_opts *o)
     sb_printf(&b,
               "# Job \"%s\", scaffolded by `wiggly new`. Render with\n"
               "#   kubectl kustomize k8s/overlays/%s\n"
-              "# For the plain HPA instead of KEDA, uncomment the components.\n"
+              "# For the plain HPA instead of KEDA, uncomment the components (and add\n"
+              "# ../../components/gpu there for a GPU transform, docs/deploy.md).\n"
               "apiVersion: kustomize.config.k8s.io/v1beta1\n"
               "kind: Kustomization\n"
               "namePrefix: %s-\n"
@@ -387,11 +441,15 @@ static char *kustomization_yaml(const struct new_opts *o)
               "    group: autoscaling\n"
               "    kind: HorizontalPodAutoscaler\n",
               o->name, o->name, o->name, o->name);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    if (o->transform)
+        sb_printf(&b,
+                  "# The image with the transform (transforms/%s/Dockerfile, or\n"
+                  "# Dockerfile.cuda with components/gpu): set newName to where you push it.\n"
+                  "images:\n"
+                  "- name: wiggly\n"
+                  "  newName: wiggly-%s\n",
+                  o->name, o->name);
+    return sb_done(&b);
 }
 
 static char *scaling_yaml(const struct new_opts *o, int hpa)
@@ -412,11 +470,7 @@ static char *scaling_yaml(const struct new_opts *o, int hpa)
                   "  path: /spec/triggers/0/metadata/subscriptionName\n"
                   "  value: %s\n",
                   o->name);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    return sb_done(&b);
 }
 
 static void sub_yaml(struct sbuf *b, const char *comment, const char *obj, const char *id,
@@ -501,11 +555,166 @@ static char *pubsub_yaml(const struct new_opts *o)
     snprintf(id, sizeof(id), "%s-dead", n);
     sub_yaml(&b, "# Keeps dead letters for a week so they can be read.\n", "dead", id, dead_obj,
              NULL);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    return sb_done(&b);
+}
+
+/* --transform python: the user's code. A spectral centroid, like
+ * examples/transforms/centroid, so that the scaffold computes something real
+ * the moment it is written (tests/deploy/new.sh runs it). */
+static char *transform_py(const struct new_opts *o)
+{
+    struct sbuf b = {0};
+    sb_printf(
+        &b,
+        "\"\"\"Transform of job \"%s\", scaffolded by `wiggly new --transform python`.\n"
+        "\n"
+        "wiggly decodes each track, applies the job's steps (mono, 22050 Hz) and\n"
+        "calls process() with the audio; what process() writes to the paths in\n"
+        "`outputs` is uploaded to output.location + element + suffix, and the dict it\n"
+        "returns is merged into the features JSON. docs/transforms.md has the rest.\n"
+        "\n"
+        "This one computes a per-frame spectral centroid with NumPy (Hann window of\n"
+        "n_fft samples every hop samples, no padding): replace process() with your\n"
+        "own computation and \"outputs\" in the job config with your files.\n"
+        "\n"
+        "Try it on a file, from the project directory (PYTHONPATH comes from the\n"
+        "config's transform.env and points at sdk/python/wiggly_transform.py):\n"
+        "    wiggly test -c jobs/%s.json some.wav --out /tmp/out\n"
+        "\"\"\"\n"
+        "\n"
+        "import json\n"
+        "\n"
+        "import numpy as np\n"
+        "\n"
+        "import wiggly_transform\n"
+        "\n"
+        "\n"
+        "def setup():\n"
+        "    \"\"\"Runs once per child before it takes work: load models here.\"\"\"\n"
+        "\n"
+        "\n"
+        "def spectral_centroid(mono, rate, n_fft, hop):\n"
+        "    frames = 1 + (len(mono) - n_fft) // hop if len(mono) >= n_fft else 0\n"
+        "    out = np.zeros(frames)\n"
+        "    window = np.hanning(n_fft)\n"
+        "    freqs = np.arange(n_fft // 2 + 1) * (rate / n_fft)\n"
+        "    view = np.lib.stride_tricks.sliding_window_view(mono, n_fft)[::hop]\n"
+        "    for start in range(0, frames, 256):  # 256 frames at a time: bounded memory\n"
+        "        mag = np.abs(np.fft.rfft(view[start:start + 256] * window, axis=1))\n"
+        "        total = mag.sum(axis=1)\n"
+        "        np.divide(mag @ freqs, total, out=out[start:start + 256], where=total > 0)\n"
+        "    return out\n"
+        "\n"
+        "\n"
+        "def process(audio, rate, element, params, outputs):\n"
+        "    \"\"\"audio: np.ndarray (frames, channels) float32, memory-mapped.\n"
+        "    Raise wiggly_transform.Permanent(\"why\") for input that can never work;\n"
+        "    any other exception is retried.\"\"\"\n"
+        "    n_fft, hop = params.get(\"n_fft\", 2048), params.get(\"hop\", 512)\n"
+        "    if not (isinstance(n_fft, int) and isinstance(hop, int) and n_fft > 0 and hop > 0):\n"
+        "        raise wiggly_transform.Permanent(f\"bad params n_fft={n_fft!r} hop={hop!r}\")\n"
+        "    centroid = spectral_centroid(audio.mean(axis=1, dtype=np.float64), rate, n_fft, hop)\n"
+        "    mean = float(centroid.mean()) if centroid.size else 0.0\n"
+        "    np.save(outputs[\"centroid\"], centroid.astype(np.float32))\n"
+        "    with open(outputs[\"summary\"], \"w\") as f:\n"
+        "        json.dump({\"frames\": int(centroid.size), \"mean_centroid_hz\": mean}, f)\n"
+        "    return {\"mean_centroid_hz\": mean}\n"
+        "\n"
+        "\n"
+        "if __name__ == \"__main__\":\n"
+        "    wiggly_transform.run(process, name=\"%s\", version=\"0.1\", setup=setup)\n",
+        o->name, o->name, o->name);
+    return sb_done(&b);
+}
+
+/* The image: wiggly's own (the repository's Dockerfile) plus Debian's Python
+ * and NumPy and the transform, laid out under /opt/wiggly as in DIR so the
+ * config's relative command and PYTHONPATH hold in both places. */
+static char *dockerfile(const struct new_opts *o)
+{
+    struct sbuf b = {0};
+    sb_printf(&b,
+              "# syntax=docker/dockerfile:1\n"
+              "# Image of job \"%s\": the wiggly image plus python3, NumPy and the\n"
+              "# transform. Build from the project directory (it holds transforms/ and sdk/):\n"
+              "#   docker build -t wiggly WIGGLY_SOURCE            # wiggly's own Dockerfile\n"
+              "#   docker build -f transforms/%s/Dockerfile -t wiggly-%s .\n"
+              "# and push it where the overlay's images: entry says. More Python packages:\n"
+              "# add Debian's python3-* packages to the apt-get line (for pip packages, or a\n"
+              "# GPU, see Dockerfile.cuda).\n"
+              "ARG WIGGLY_IMAGE=wiggly\n"
+              "FROM ${WIGGLY_IMAGE}\n"
+              "USER root\n"
+              "RUN apt-get update \\\n"
+              " && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\\n"
+              "        python3 python3-numpy \\\n"
+              " && rm -rf /var/lib/apt/lists/*\n"
+              "# The job config runs [\"python3\", \"transforms/%s/transform.py\"] with\n"
+              "# PYTHONPATH=sdk/python, both relative to wiggly's working directory.\n"
+              "WORKDIR /opt/wiggly\n"
+              "COPY sdk/python/wiggly_transform.py sdk/python/wiggly_transform.py\n"
+              "COPY transforms/%s/transform.py transforms/%s/transform.py\n"
+              "# The root filesystem is read-only in the pod: no .pyc files.\n"
+              "ENV PYTHONDONTWRITEBYTECODE=1\n"
+              "# ENTRYPOINT, CMD and STOPSIGNAL come from the wiggly image.\n"
+              "USER 10001:10001\n",
+              o->name, o->name, o->name, o->name, o->name, o->name);
+    return sb_done(&b);
+}
+
+/* The GPU variant. The wiggly binary is built on Debian 12 (glibc 2.36), so
+ * the CUDA image must be one with a glibc at least as new: Ubuntu 24.04. */
+static char *dockerfile_cuda(const struct new_opts *o)
+{
+    struct sbuf b = {0};
+    sb_printf(&b,
+              "# syntax=docker/dockerfile:1\n"
+              "# CUDA variant of Dockerfile, for GPU node pools (k8s/components/gpu,\n"
+              "# docs/deploy.md \"GPU transforms\"): NVIDIA's CUDA runtime image, the wiggly\n"
+              "# binary from the wiggly image, and PyTorch with CUDA installed by pip.\n"
+              "# Unlike Dockerfile this one downloads at build time: pip fetches torch and\n"
+              "# NumPy from the network, which `docker build` has by default.\n"
+              "#   docker build -t wiggly WIGGLY_SOURCE            # wiggly's own Dockerfile\n"
+              "#   docker build -f transforms/%s/Dockerfile.cuda -t wiggly-%s-cuda .\n"
+              "# Keep CUDA_IMAGE's CUDA version, TORCH_INDEX (the CUDA build of the torch\n"
+              "# wheels) and the GPU nodes' driver in step: the driver (GKE installs it) must\n"
+              "# be at least as new as the CUDA version. The base must have glibc >= 2.36\n"
+              "# (wiggly is built on Debian 12): Ubuntu 24.04 has 2.39, 22.04 is too old.\n"
+              "# In transform.py, put the model on the GPU in setup():\n"
+              "#   device = \"cuda\" if torch.cuda.is_available() else \"cpu\"\n"
+              "ARG WIGGLY_IMAGE=wiggly\n"
+              "ARG CUDA_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04\n"
+              "FROM ${WIGGLY_IMAGE} AS wiggly\n"
+              "\n"
+              "FROM ${CUDA_IMAGE}\n"
+              "ARG TORCH_INDEX=https://download.pytorch.org/whl/cu126\n"
+              "# wiggly's shared libraries: the packages of scripts/deps.sh --runtime (on\n"
+              "# Ubuntu 24.04 apt picks their t64 builds for libcurl4, libssl3 and the like).\n"
+              "RUN apt-get update \\\n"
+              " && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\\n"
+              "        libsndfile1 libsoxr0 libev4 libjansson4 libcurl4 libmicrohttpd12 \\\n"
+              "        libebur128-1 libssl3 ca-certificates python3 python3-venv \\\n"
+              " && rm -rf /var/lib/apt/lists/*\n"
+              "RUN python3 -m venv /opt/venv \\\n"
+              " && /opt/venv/bin/pip install --no-cache-dir --index-url \"$TORCH_INDEX\" torch \\\n"
+              " && /opt/venv/bin/pip install --no-cache-dir numpy\n"
+              "ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 TMPDIR=/tmp\n"
+              "COPY --from=wiggly /usr/local/bin/wiggly /usr/local/bin/wiggly\n"
+              "# Fail the build here, not in the pod, if a library is missing.\n"
+              "RUN ! ldd /usr/local/bin/wiggly | grep 'not found' && wiggly version\n"
+              "RUN groupadd --system --gid 10001 wiggly \\\n"
+              " && useradd --system --uid 10001 --gid 10001 --no-create-home \\\n"
+              "        --home-dir /nonexistent --shell /usr/sbin/nologin wiggly\n"
+              "WORKDIR /opt/wiggly\n"
+              "COPY sdk/python/wiggly_transform.py sdk/python/wiggly_transform.py\n"
+              "COPY transforms/%s/transform.py transforms/%s/transform.py\n"
+              "USER 10001:10001\n"
+              "EXPOSE 8080\n"
+              "STOPSIGNAL SIGTERM\n"
+              "ENTRYPOINT [\"wiggly\"]\n"
+              "CMD [\"run\", \"-c\", \"/etc/wiggly/job.json\"]\n",
+              o->name, o->name, o->name, o->name);
+    return sb_done(&b);
 }
 
 static int parse_args(int argc, char **argv, struct new_opts *o)
@@ -526,6 +735,8 @@ static int parse_args(int argc, char **argv, struct new_opts *o)
             slot = &o->bucket;
         } else if (!strcmp(a, "--dir")) {
             slot = &o->dir;
+        } else if (!strcmp(a, "--transform")) {
+            slot = &o->transform;
         } else if (a[0] == '-') {
             fprintf(stderr, "wiggly new: unknown option '%s' (see wiggly new --help)\n", a);
             return -1;
@@ -552,6 +763,13 @@ static int parse_args(int argc, char **argv, struct new_opts *o)
         return -1;
     if (o->parent && !strcmp(o->parent, o->name)) {
         fprintf(stderr, "wiggly new: a job cannot be its own parent\n");
+        return -1;
+    }
+    if (o->transform && strcmp(o->transform, "python") != 0) {
+        fprintf(stderr,
+                "wiggly new: --transform '%s': the scaffold is for python only (any language"
+                " speaks the protocol, docs/transforms.md)\n",
+                o->transform);
         return -1;
     }
     if (o->project && project_check(o->project) != 0)
@@ -581,18 +799,25 @@ int cli_new(int argc, char **argv)
         path_fmt(base, "%s/k8s/base/kustomization.yaml", o.dir) != 0)
         return 2;
 
-    static const char *const names[] = {"job.json", "kustomization.yaml", "pubsub.yaml",
-                                        "scaling.yaml", "scaling-hpa.yaml"};
-    enum { N_FILES = sizeof(names) / sizeof(names[0]) };
-    char paths[N_FILES][NEW_PATH_MAX];
-    char *texts[N_FILES] = {0};
-    for (int i = 0; i < N_FILES; i++)
-        if (path_fmt(paths[i], "%s/%s", overlay, names[i]) != 0)
+    char tdir[NEW_PATH_MAX], sdk[NEW_PATH_MAX];
+    if (path_fmt(tdir, "%s/transforms/%s", o.dir, o.name) != 0 ||
+        path_fmt(sdk, "%s/sdk/python/wiggly_transform.py", o.dir) != 0)
+        return 2;
+    /* The overlay's files, then (--transform) the transform's. */
+    static const char *const names[] = {"job.json",     "kustomization.yaml", "pubsub.yaml",
+                                        "scaling.yaml", "scaling-hpa.yaml",   "transform.py",
+                                        "Dockerfile",   "Dockerfile.cuda"};
+    enum { N_OVERLAY = 5, N_MAX = sizeof(names) / sizeof(names[0]) };
+    const int n_files = o.transform ? N_MAX : N_OVERLAY;
+    char paths[N_MAX][NEW_PATH_MAX];
+    char *texts[N_MAX] = {0};
+    for (int i = 0; i < n_files; i++)
+        if (path_fmt(paths[i], "%s/%s", i < N_OVERLAY ? overlay : tdir, names[i]) != 0)
             return 2;
 
     /* Refuse before writing anything. */
     int clash = 0;
-    for (int i = 0; i < N_FILES; i++)
+    for (int i = 0; i < n_files; i++)
         if (exists(paths[i])) {
             fprintf(stderr, "wiggly new: %s already exists; not overwriting\n", paths[i]);
             clash = 1;
@@ -609,18 +834,23 @@ int cli_new(int argc, char **argv)
     texts[2] = pubsub_yaml(&o);
     texts[3] = scaling_yaml(&o, 0);
     texts[4] = scaling_yaml(&o, 1);
+    if (o.transform) {
+        texts[5] = transform_py(&o);
+        texts[6] = dockerfile(&o);
+        texts[7] = dockerfile_cuda(&o);
+    }
     rc = 0;
-    for (int i = 0; i < N_FILES; i++)
+    for (int i = 0; i < n_files; i++)
         if (!texts[i]) {
             fprintf(stderr, "wiggly new: out of memory\n");
             rc = 1;
             goto out;
         }
-    if (mkdirs(overlay) != 0 || mkdirs(jobs) != 0) {
+    if (mkdirs(overlay) != 0 || mkdirs(jobs) != 0 || (o.transform && mkdirs(tdir) != 0)) {
         rc = 1;
         goto out;
     }
-    for (int i = 0; i < N_FILES; i++)
+    for (int i = 0; i < n_files; i++)
         if (file_write_new(paths[i], texts[i]) != 0) {
             rc = 1;
             goto out;
@@ -636,9 +866,9 @@ int cli_new(int argc, char **argv)
         goto out;
     }
 
-    printf("wiggly new: job '%s'%s%s\n", o.name, o.parent ? ", child of " : "",
-           o.parent ? o.parent : "");
-    for (int i = 0; i < N_FILES; i++)
+    printf("wiggly new: %sjob '%s'%s%s\n", o.transform ? "transform " : "", o.name,
+           o.parent ? ", child of " : "", o.parent ? o.parent : "");
+    for (int i = 0; i < n_files; i++)
         printf("  wrote %s\n", paths[i]);
     printf("  linked %s -> %s\n", link, target);
     if (o.parent && !par.found)
@@ -649,11 +879,23 @@ int cli_new(int argc, char **argv)
     if (!exists(base))
         printf("note: %s not found: copy k8s/base (and k8s/components) from wiggly's source\n",
                base);
-    printf("next: edit \"steps\" in %s, add ../overlays/%s to your graph's kustomization,\n"
-           "      then: kubectl kustomize %s\n",
-           link, o.name, overlay);
+    if (o.transform && !exists(sdk))
+        printf("note: %s not found: copy sdk/python from wiggly's source (the job's\n"
+               "      PYTHONPATH and the Dockerfiles use it)\n",
+               sdk);
+    if (o.transform)
+        printf("next: edit process() in %s/transform.py and \"outputs\" in %s;\n"
+               "      try it from %s: wiggly test -c jobs/%s.json FILE --out /tmp/out\n"
+               "      build the image: docker build -f transforms/%s/Dockerfile -t wiggly-%s %s\n"
+               "      add ../overlays/%s to your graph's kustomization, then:\n"
+               "      kubectl kustomize %s\n",
+               tdir, link, o.dir, o.name, o.name, o.name, o.dir, o.name, overlay);
+    else
+        printf("next: edit \"steps\" in %s, add ../overlays/%s to your graph's kustomization,\n"
+               "      then: kubectl kustomize %s\n",
+               link, o.name, overlay);
 out:
-    for (int i = 0; i < N_FILES; i++)
+    for (int i = 0; i < n_files; i++)
         free(texts[i]);
     return rc;
 }

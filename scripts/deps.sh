@@ -13,8 +13,11 @@ build=(build-essential cmake pkg-config git
        libsndfile1-dev libsoxr-dev libev-dev libjansson-dev libcurl4-openssl-dev
        libmicrohttpd-dev libebur128-dev libssl-dev libcmocka-dev)
 # Tests: a JRE for the official Pub/Sub emulator, clang + its runtime for
-# the fuzzers and sanitizers, and curl for the shell-level checks.
-test=(openjdk-17-jre-headless clang libclang-rt-14-dev curl python3)
+# the fuzzers and sanitizers, and curl for the shell-level checks; Python with
+# NumPy for the transform SDK and its examples, and PyTorch (CPU) for the
+# torch example (docs/transforms.md).
+test=(openjdk-17-jre-headless clang libclang-rt-14-dev curl python3
+      python3-numpy python3-torch)
 
 mode=${1:-all}
 case "$mode" in

@@ -1,7 +1,7 @@
 // validate.mjs: render kustomizations with `kubectl kustomize` and validate
 // every object offline, then check what wiggly's deployment relies on.
 //
-//   node validate.mjs [--modules DIR] [--complete] [--hpa] KUSTOMIZATION_DIR...
+//   node validate.mjs [--modules DIR] [--complete] [--hpa] [--gpu] KUSTOMIZATION_DIR...
 //
 // 1. Schema: each object against the published OpenAPI schema of its kind:
 //    Kubernetes (npm kubernetes-models), KEDA (@kubernetes-models/keda) and
@@ -24,6 +24,9 @@
 //    a config names must be declared in it.
 // --hpa: also render each job overlay with components/hpa added (in a copy
 //    of the tree), as docs/deploy.md tells operators to do.
+// --gpu: likewise with components/gpu, and check that the container limits
+//    nvidia.com/gpu to 1, the pods select a GKE accelerator node pool and
+//    tolerate the nvidia.com/gpu NoSchedule taint.
 // --modules DIR: where `npm ci` put node_modules [this script's directory].
 // Exit status: 0 all valid, 1 any error, 2 bad usage.
 import { execFileSync } from "node:child_process";
@@ -37,6 +40,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 let modulesDir = here;
 let complete = false;
 let hpa = false;
+let gpu = false;
 const dirs = [];
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
@@ -44,13 +48,14 @@ for (let i = 0; i < argv.length; i++) {
   if (a === "--modules") modulesDir = argv[++i];
   else if (a === "--complete") complete = true;
   else if (a === "--hpa") hpa = true;
+  else if (a === "--gpu") gpu = true;
   else if (a.startsWith("-")) usage(`unknown option ${a}`);
   else dirs.push(a);
 }
 if (!dirs.length || !modulesDir) usage("no kustomization directory given");
 
 function usage(msg) {
-  console.error(`validate.mjs: ${msg}\nusage: node validate.mjs [--modules DIR] [--complete] [--hpa] DIR...`);
+  console.error(`validate.mjs: ${msg}\nusage: node validate.mjs [--modules DIR] [--complete] [--hpa] [--gpu] DIR...`);
   process.exit(2);
 }
 
@@ -154,13 +159,15 @@ function podMonitoringCheck(o) {
 const CFG = {
   job: "string", project: "string", events: { subscription: "string", file: "string" },
   input: { location: "string", suffix: "string" },
-  output: { location: "string", suffix: "string", topics: "strings" },
+  output: { location: "string", suffix: "string", topics: "strings", audio: "bool" },
   parent: { job: "string", topic: "string" }, dead_letter_topic: "string",
   steps: { channels: "channels", rate: "int", quality: "string", format: "string", bits: "int", vbr_quality: "number", bitrate_kbps: "int" },
   features: { enabled: "bool", location: "string", suffix: "string" },
   runtime: { workers: "int", max_in_flight: "int", ack_deadline_s: "int", max_attempts: "int", message_timeout_s: "int", max_input_mb: "int", shutdown_grace_s: "int", max_visits: "int", max_audit: "int", temp_dir: "string" },
+  transform: { command: "strings", workers: "int", max_in_flight: "int", startup_timeout_s: "int", timeout_s: "int", env: "stringmap", params: "object", outputs: "stringmap" },
   force: "bool", ping: "bool", listen: "string",
 };
+const isObject = (v) => !!v && typeof v === "object" && !Array.isArray(v);
 function cfgTypeCheck(v, spec, at) {
   if (typeof spec === "object") {
     if (!v || typeof v !== "object" || Array.isArray(v)) return fail(`job config ${at || "/"} must be an object`);
@@ -174,6 +181,8 @@ function cfgTypeCheck(v, spec, at) {
     string: typeof v === "string", bool: typeof v === "boolean", number: typeof v === "number",
     int: Number.isInteger(v), strings: Array.isArray(v) && v.every((s) => typeof s === "string"),
     channels: Number.isInteger(v) || ["keep", "mono", "stereo"].includes(v),
+    object: isObject(v),
+    stringmap: isObject(v) && Object.values(v).every((s) => typeof s === "string"),
   }[spec];
   if (!ok) fail(`job config: ${at} must be ${spec}, got ${JSON.stringify(v)}`);
 }
@@ -205,6 +214,12 @@ function jobConfigCheck(text) {
   if (c.events?.subscription && !/^projects\/[^/]+\/subscriptions\/[^/]+$/.test(c.events.subscription))
     fail(`job config: '${c.events.subscription}' is not projects/P/subscriptions/S`);
   if (c.parent && (!c.parent.job || !c.parent.topic)) fail("job config: parent needs job and topic");
+  // docs/transforms.md: a program to run and 1 to 6 outputs.
+  if (c.transform) {
+    if (!c.transform.command?.length) fail("job config: transform.command must name a program");
+    const n = Object.keys(c.transform.outputs ?? {}).length;
+    if (n < 1 || n > 6) fail(`job config: transform.outputs needs 1 to 6 entries, has ${n}`);
+  }
   return c;
 }
 
@@ -377,7 +392,27 @@ function render(dir) {
   return execFileSync("kubectl", ["kustomize", dir], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }
 
-function validateDir(dir, label) {
+// components/gpu: what a GPU pod needs to be scheduled on a GPU node pool.
+function gpuCheck(objs, label) {
+  const deps = objs.filter((o) => o.kind === "Deployment");
+  if (!deps.length) fail("no Deployment to put on a GPU");
+  for (const d of deps) {
+    where = `${label} Deployment/${d.metadata.name}`;
+    const spec = d.spec.template.spec;
+    const c = (spec.containers ?? []).find((x) => x.name === "wiggly");
+    const lim = c?.resources?.limits?.["nvidia.com/gpu"];
+    if (String(lim) !== "1") fail(`container wiggly: limits nvidia.com/gpu is ${lim}, want 1`);
+    const req = c?.resources?.requests?.["nvidia.com/gpu"];
+    if (req !== undefined && String(req) !== String(lim)) fail(`requests nvidia.com/gpu ${req} differs from the limit ${lim}`);
+    if (!spec.nodeSelector?.["cloud.google.com/gke-accelerator"]) fail("nodeSelector cloud.google.com/gke-accelerator is missing");
+    if (spec.nodeSelector?.["iam.gke.io/gke-metadata-server-enabled"] !== "true") fail("the base's Workload Identity nodeSelector was lost");
+    const tol = (spec.tolerations ?? []).find((t) => t.key === "nvidia.com/gpu");
+    if (!tol || tol.effect !== "NoSchedule" || !["Exists", "Equal"].includes(tol.operator ?? "Equal"))
+      fail("no toleration of the nvidia.com/gpu NoSchedule taint");
+  }
+}
+
+function validateDir(dir, label, extra) {
   let text;
   where = label;
   try {
@@ -393,23 +428,25 @@ function validateDir(dir, label) {
     schemaCheck(o);
   }
   wiringCheck(objs, label);
+  if (extra) extra(objs, label);
   if (errors > before) return console.log(`FAIL ${label}`);
   console.log(`ok   ${label}: ${objs.length} objects (${[...new Set(objs.map((o) => o.kind))].join(", ")})`);
 }
 
-// The overlay with components/hpa added, in a copy of its k8s tree.
-function validateWithHpa(dir) {
+// The overlay with a component added (components/hpa, components/gpu), in a
+// copy of its k8s tree, the way docs/deploy.md tells operators to add it.
+function validateWithComponent(dir, comp, extra) {
   const overlay = path.resolve(dir);
   const k8s = path.resolve(overlay, "../..");
-  if (!fs.existsSync(path.join(k8s, "components/hpa")) || !fs.existsSync(path.join(overlay, "scaling-hpa.yaml"))) return;
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "wiggly-hpa-"));
+  if (!fs.existsSync(path.join(k8s, "components", comp)) || !fs.existsSync(path.join(overlay, "scaling-hpa.yaml"))) return;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `wiggly-${comp}-`));
   try {
     fs.cpSync(k8s, path.join(tmp, "k8s"), { recursive: true });
     const copy = path.join(tmp, "k8s", path.relative(k8s, overlay));
     const kf = path.join(copy, "kustomization.yaml");
     const text = fs.readFileSync(kf, "utf8").replace(/^# components:\n# - \.\.\/\.\.\/components\/hpa\n/m, "");
-    fs.writeFileSync(kf, `${text}components:\n- ../../components/hpa\n`);
-    validateDir(copy, `${dir} + components/hpa`);
+    fs.writeFileSync(kf, `${text}components:\n- ../../components/${comp}\n`);
+    validateDir(copy, `${dir} + components/${comp}`, extra);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
@@ -417,7 +454,8 @@ function validateWithHpa(dir) {
 
 for (const d of dirs) {
   validateDir(d, d);
-  if (hpa) validateWithHpa(d);
+  if (hpa) validateWithComponent(d, "hpa");
+  if (gpu) validateWithComponent(d, "gpu", gpuCheck);
 }
 if (errors) {
   console.error(`validate.mjs: ${errors} error(s)`);
