@@ -27,17 +27,16 @@
 
 static void test_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: wiggly test -c JOB.json FILE... [--out DIR] [--verbose]\n\n"
-            "Run the job's whole chain on local audio files, without any cloud: decode,\n"
-            "the steps (channels, rate), the transform when the job has one, and every\n"
-            "output the job declares, written to DIR/ELEMENT+SUFFIX (default DIR:\n"
-            "wiggly-test; ELEMENT is the file name without input.suffix or its\n"
-            "extension). Prints per file what was written and how long each stage took,\n"
-            "then the peak memory (RSS) of wiggly and of the transform's processes. The\n"
-            "transform's errors are shown with their traceback. --verbose also shows the\n"
-            "log (the transform's stdout and stderr lines). Exit 0 when every file\n"
-            "succeeded, 1 when one failed, 2 on bad usage.\n");
+    fprintf(f, "usage: wiggly test -c JOB.json FILE... [--out DIR] [--verbose]\n\n"
+               "Run the job's whole chain on local audio files, without any cloud: decode,\n"
+               "the steps (channels, rate), the transform when the job has one, and every\n"
+               "output the job declares, written to DIR/ELEMENT+SUFFIX (default DIR:\n"
+               "wiggly-test; ELEMENT is the file name without input.suffix or its\n"
+               "extension). Prints per file what was written and how long each stage took,\n"
+               "then the peak memory (RSS) of wiggly and of the transform's processes. The\n"
+               "transform's errors are shown with their traceback. --verbose also shows the\n"
+               "log (the transform's stdout and stderr lines). Exit 0 when every file\n"
+               "succeeded, 1 when one failed, 2 on bad usage.\n");
 }
 
 static double now_s(void)
@@ -139,7 +138,7 @@ static int run_one(const struct svc_processor *proc, void *state,
     else
         printf("  time     %.3f s\n", took);
     if (res.code != 0) {
-        enum svc_reason r = res.reason != SVC_R_NONE ? res.reason
+        enum svc_reason r = res.reason != SVC_R_NONE  ? res.reason
                             : res.retry != SVC_R_NONE ? res.retry
                                                       : proc->retry_reason;
         printf("  FAILED   [%s%s] %s\n", svc_reason_name(r),
@@ -227,8 +226,8 @@ int cli_test(int argc, char **argv)
     }
     printf("job %s: %s processor, %zu output%s per track, into %s/\n", cfg->name, proc->name,
            n_outs, n_outs == 1 ? "" : "s", dir);
-    if (wait_ready(proc, state, cfg->transform.enabled ? cfg->transform.startup_timeout_s + 1.0
-                                                        : 0) != 0) {
+    if (wait_ready(proc, state,
+                   cfg->transform.enabled ? cfg->transform.startup_timeout_s + 1.0 : 0) != 0) {
         proc->destroy(state);
         goto done;
     }

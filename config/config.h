@@ -44,10 +44,10 @@ struct cfg_job {
 
     struct {
         /* Files a transform may declare per track (the pipeline's limit is 8 in
- * all: these, the features JSON and the audio). */
+         * all: these, the features JSON and the audio). */
 #define CFG_TF_OUTPUTS_MAX 6
 
-enum cfg_events_kind kind;
+        enum cfg_events_kind kind;
         char *subscription; /* full path projects/P/subscriptions/S (PUBSUB) */
         char *file;         /* path of a file of IDs, "-" = stdin (FILE) */
     } events;

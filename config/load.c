@@ -741,7 +741,7 @@ static int get_argv(struct ctx *c, json_t *v, const char *path, char ***out, siz
 
 static int load_transform(struct ctx *c, json_t *root)
 {
-    static const char *const keys[] = {"command", "workers",   "max_in_flight", "startup_timeout_s",
+    static const char *const keys[] = {"command",   "workers", "max_in_flight", "startup_timeout_s",
                                        "timeout_s", "env",     "params",        "outputs",
                                        NULL};
     struct cfg_job *j = c->job;
@@ -756,8 +756,8 @@ static int load_transform(struct ctx *c, json_t *root)
     j->transform.timeout_s = 300;
     if ((rc = check_keys(c, t, "transform", keys)) < 0 ||
         (rc = member(c, t, "transform", "command", 1, JSON_ARRAY, "an array of strings", &v)) < 0 ||
-        (rc = get_argv(c, v, "transform.command", &j->transform.command,
-                       &j->transform.n_command)) < 0 ||
+        (rc = get_argv(c, v, "transform.command", &j->transform.command, &j->transform.n_command)) <
+            0 ||
         (rc = get_int(c, t, "transform", "workers", 1, 64, &j->transform.workers)) < 0 ||
         (rc = get_int(c, t, "transform", "max_in_flight", 1, 64, &j->transform.max_in_flight)) <
             0 ||
@@ -779,8 +779,10 @@ static int load_transform(struct ctx *c, json_t *root)
             char *val = NULL;
             join(p, "transform.env", key);
             if (!*key || strchr(key, '=') || has_control(key))
-                return fail(c, p, 1, "\"%s\": an environment name must be non-empty, without '=' "
-                                     "or control characters", p);
+                return fail(c, p, 1,
+                            "\"%s\": an environment name must be non-empty, without '=' "
+                            "or control characters",
+                            p);
             if (!json_is_string(e))
                 return fail(c, p, 0, "\"%s\" must be a string, not %s", p, type_name(e));
             if ((rc = str_value(c, e, p, &val)) < 0)
@@ -967,7 +969,8 @@ static int load_root(struct ctx *c, json_t *root)
 {
     static const char *const keys[] = {
         "job",   "project",  "events",  "input", "output", "parent", "dead_letter_topic",
-        "steps", "features", "runtime", "force", "ping",   "listen", "transform", NULL};
+        "steps", "features", "runtime", "force", "ping",   "listen", "transform",
+        NULL};
     struct cfg_job *j = c->job;
     char why[300];
     json_t *dlt;
@@ -998,8 +1001,8 @@ static int load_root(struct ctx *c, json_t *root)
         return rc;
     j->output.audio = -1;
     if ((rc = load_steps(c, root)) < 0 || (rc = load_features(c, root)) < 0 ||
-        (rc = load_transform(c, root)) < 0 ||
-        (rc = load_runtime(c, root)) < 0 || (rc = get_bool(c, root, "", "force", &j->force)) < 0 ||
+        (rc = load_transform(c, root)) < 0 || (rc = load_runtime(c, root)) < 0 ||
+        (rc = get_bool(c, root, "", "force", &j->force)) < 0 ||
         (rc = get_bool(c, root, "", "ping", &j->ping)) < 0 ||
         (rc = get_string(c, root, "", "listen", 0, &j->listen)) < 0)
         return rc;
@@ -1008,7 +1011,8 @@ static int load_root(struct ctx *c, json_t *root)
 
     if (!j->features.location && !(j->features.location = xstrdup(j->output.location)))
         return fail(c, "", 0, "out of memory");
-    if ((rc = get_bool(c, json_object_get(root, "output"), "output", "audio", &j->output.audio)) < 0)
+    if ((rc = get_bool(c, json_object_get(root, "output"), "output", "audio", &j->output.audio)) <
+        0)
         return rc;
     if (j->output.audio < 0) /* a transform job writes its own outputs only, unless asked */
         j->output.audio = !j->transform.enabled;

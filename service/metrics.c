@@ -229,8 +229,8 @@ int svc_metrics_render(const struct svc_metrics *cm, char **out, size_t *len)
         fprintf(f, "# HELP wiggly_transform_requests_total Requests to the transform, by result.\n"
                    "# TYPE wiggly_transform_requests_total counter\n");
         for (int r = 0; r < SVC_TF_COUNT; r++)
-            fprintf(f, "wiggly_transform_requests_total{result=\"%s\"} %llu\n",
-                    tf_result_names[r], (unsigned long long)LOAD(m->tf_result[r]));
+            fprintf(f, "wiggly_transform_requests_total{result=\"%s\"} %llu\n", tf_result_names[r],
+                    (unsigned long long)LOAD(m->tf_result[r]));
         fprintf(f, "# HELP wiggly_transform_seconds Time from request to done reply.\n"
                    "# TYPE wiggly_transform_seconds histogram\n");
         render_histogram(f, "wiggly_transform_seconds", "", &m->tf_latency);

@@ -45,7 +45,7 @@ uint64_t svc_metrics_outcome_count(const struct svc_metrics *m, enum svc_outcome
  * only once svc_metrics_transform_gauges has been called. */
 enum svc_tf_result {
     SVC_TF_DONE = 0,
-    SVC_TF_ERROR,          /* a retryable error reply */
+    SVC_TF_ERROR,           /* a retryable error reply */
     SVC_TF_ERROR_PERMANENT, /* a non-retryable one */
     SVC_TF_CRASHED,
     SVC_TF_TIMEOUT,

@@ -55,8 +55,7 @@ struct proc_tf {
     const char *scratch;
 };
 
-static void on_log(void *ud, enum tf_log_level lv, int worker, const char *stream,
-                   const char *text)
+static void on_log(void *ud, enum tf_log_level lv, int worker, const char *stream, const char *text)
 {
     const struct proc_tf *pt = ud;
     struct svc_log_fields f = {.job = pt->cfg->name, .duration_ms = -1};
@@ -224,8 +223,8 @@ static void pt_run(const void *state, const struct svc_proc_track *t, char *cons
     spec.cancel = cancel;
     spec.npy_path = npy;
     double t_audio = mono_s();
-    rc = audio_chain_run_file(t->in_path, pt->audio ? out_paths[pt->i_tf + pt->n_tf] : NULL,
-                              &spec, &ar, &aerr);
+    rc = audio_chain_run_file(t->in_path, pt->audio ? out_paths[pt->i_tf + pt->n_tf] : NULL, &spec,
+                              &ar, &aerr);
     r->audio_s = mono_s() - t_audio;
     if (rc != 0) {
         enum svc_reason reason;
@@ -283,8 +282,7 @@ static void pt_run(const void *state, const struct svc_proc_track *t, char *cons
             svc_metrics_transform_call(pt->metrics,
                                        tr.retryable ? SVC_TF_ERROR : SVC_TF_ERROR_PERMANENT, took);
             if (tr.retryable)
-                fail(r, SVC_ETRANSIENT, SVC_R_NONE, SVC_R_TRANSFORM, "transform error: %s",
-                     tr.msg);
+                fail(r, SVC_ETRANSIENT, SVC_R_NONE, SVC_R_TRANSFORM, "transform error: %s", tr.msg);
             else
                 fail(r, SVC_EINVAL, SVC_R_TRANSFORM_ERROR, SVC_R_NONE, "transform error: %s",
                      tr.msg);

@@ -451,8 +451,7 @@ static int setup(struct svc_runner *r)
     /* A transform's requests wait in a worker thread: enough threads for
      * every request its children can hold, besides the DSP. */
     int threads = cfg->runtime.workers;
-    if (cfg->transform.enabled &&
-        threads < cfg->transform.workers * cfg->transform.max_in_flight)
+    if (cfg->transform.enabled && threads < cfg->transform.workers * cfg->transform.max_in_flight)
         threads = cfg->transform.workers * cfg->transform.max_in_flight;
     r->env.pool = svc_pool_create(loop, threads);
     r->roots = svc_roots_create(loop, r->st, cfg, r->src->roots_recheck_s, on_roots, r);

@@ -54,7 +54,7 @@ enum svc_errc {
     XX(MISSING, "missing", "the input does not exist")                                             \
     XX(TRANSFORM, "transform", "the transform failed for a reason a retry may fix")                \
     XX(TRANSFORM_ERROR, "transform_error", "the transform answered a permanent error")             \
-    XX(TRANSFORM_CRASHED, "transform_crashed", "the track crashed the transform 3 times alone")   \
+    XX(TRANSFORM_CRASHED, "transform_crashed", "the track crashed the transform 3 times alone")    \
     XX(TRANSFORM_TIMEOUT, "transform_timeout", "the transform took longer than timeout_s")         \
     XX(TRANSFORM_OUTPUT_MISSING, "transform_output_missing",                                       \
        "the transform said done without writing every declared output")

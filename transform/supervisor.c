@@ -38,14 +38,14 @@
 
 extern char **environ;
 
-#define TICK_MS          50
-#define OUT_LINE_MAX     4096 /* a stdout/stderr line is cut here */
-#define OUT_LINES_PER_S  200  /* per child and stream; the rest is counted */
-#define KILL_AFTER_S     3.0  /* SIGTERM -> SIGKILL */
-#define BACKOFF_MIN_S    0.5
-#define BACKOFF_MAX_S    30.0
-#define STABLE_S         30.0 /* a child up this long resets the backoff */
-#define BLAME_SLOTS      256
+#define TICK_MS         50
+#define OUT_LINE_MAX    4096 /* a stdout/stderr line is cut here */
+#define OUT_LINES_PER_S 200  /* per child and stream; the rest is counted */
+#define KILL_AFTER_S    3.0  /* SIGTERM -> SIGKILL */
+#define BACKOFF_MIN_S   0.5
+#define BACKOFF_MAX_S   30.0
+#define STABLE_S        30.0 /* a child up this long resets the backoff */
+#define BLAME_SLOTS     256
 
 enum child_state { CH_DOWN = 0, CH_STARTING, CH_READY, CH_STOPPING };
 enum call_state { CALL_WAITING = 0, CALL_SENT, CALL_FINISHED };
@@ -102,7 +102,7 @@ struct tf_pool {
     struct tf_opts o;
     char *path; /* resolved argv[0] */
     char **argv;
-    char **envp;  /* environ + extras + WIGGLY_*; WIGGLY_WORKER at envp[worker_slot] */
+    char **envp; /* environ + extras + WIGGLY_*; WIGGLY_WORKER at envp[worker_slot] */
     size_t worker_slot;
     int devnull;
     pthread_mutex_t mu;
@@ -254,8 +254,9 @@ static void calls_orphaned(struct tf_pool *p, struct child *ch, const char *why)
             call_finish(p, ch, c, TF_CANCELED, NULL);
         } else if (alone) {
             c->res.blame = blame_add(p, c->element);
-            call_finish(p, ch, c, TF_CRASHED, "transform worker %d %s with this track alone in "
-                                              "flight (%d in a row)",
+            call_finish(p, ch, c, TF_CRASHED,
+                        "transform worker %d %s with this track alone in "
+                        "flight (%d in a row)",
                         ch->index, why, c->res.blame);
         } else {
             call_unlink(ch, c);
@@ -289,7 +290,8 @@ static char *find_program(const char *name, char *why, size_t n)
         size_t l = e ? (size_t)(e - path) : strlen(path);
         char full[PATH_MAX];
         struct stat sb;
-        if (l > 0 && snprintf(full, sizeof(full), "%.*s/%s", (int)l, path, name) < (int)sizeof(full) &&
+        if (l > 0 &&
+            snprintf(full, sizeof(full), "%.*s/%s", (int)l, path, name) < (int)sizeof(full) &&
             stat(full, &sb) == 0 && S_ISREG(sb.st_mode) && access(full, X_OK) == 0)
             return strdup(full);
         path += l + (e ? 1 : 0);
@@ -546,8 +548,8 @@ static void child_gone(struct tf_pool *p, struct child *ch, int status)
     if (before_hello && p->state != TF_FAILED && ++p->start_failures >= p->o.max_start_failures) {
         p->state = TF_FAILED;
         snprintf(p->failed_why, sizeof(p->failed_why),
-                 "transform worker %d: %d starts in a row ended before hello; the last %s", ch->index,
-                 p->start_failures, why);
+                 "transform worker %d: %d starts in a row ended before hello; the last %s",
+                 ch->index, p->start_failures, why);
         logf_(p, TF_LOG_ERROR, ch->index, "%s", p->failed_why);
         pthread_cond_broadcast(&p->cv);
     }
@@ -614,8 +616,9 @@ static void on_reply(struct tf_pool *p, struct child *ch, const char *line, size
     while (c && strcmp(c->id, m.id) != 0)
         c = c->next;
     if (!c) {
-        violation(p, ch, "a reply to id \"%s\", which is not in flight (unknown, or answered "
-                         "already)",
+        violation(p, ch,
+                  "a reply to id \"%s\", which is not in flight (unknown, or answered "
+                  "already)",
                   m.id);
         tf_msg_cleanup(&m);
         return;

@@ -32,8 +32,8 @@ typedef void (*tf_log_fn)(void *ud, enum tf_log_level level, int worker, const c
                           const char *text);
 
 struct tf_opts {
-    char *const *argv;  /* argv[0] without '/' is looked up in PATH */
-    char *const *env;   /* extra "NAME=value", NULL-terminated; may be NULL */
+    char *const *argv;   /* argv[0] without '/' is looked up in PATH */
+    char *const *env;    /* extra "NAME=value", NULL-terminated; may be NULL */
     const char *scratch; /* WIGGLY_SCRATCH */
     const char *job;     /* WIGGLY_JOB */
     int workers, max_in_flight;
@@ -62,11 +62,11 @@ enum tf_state tf_pool_wait(struct tf_pool *p, double timeout_s, char *why, size_
 void tf_pool_hello(struct tf_pool *p, char *name, size_t name_n, char *version, size_t version_n);
 
 struct tf_stats {
-    uint64_t restarts;  /* children started again after the first start */
-    uint64_t requests;  /* requests sent */
-    int in_flight;      /* requests sent and not answered */
+    uint64_t restarts; /* children started again after the first start */
+    uint64_t requests; /* requests sent */
+    int in_flight;     /* requests sent and not answered */
     int children_ready;
-    long max_rss_kib;   /* the largest VmHWM a child reached (read before it is reaped) */
+    long max_rss_kib; /* the largest VmHWM a child reached (read before it is reaped) */
 };
 void tf_pool_stats(struct tf_pool *p, struct tf_stats *st);
 
