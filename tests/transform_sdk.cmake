@@ -19,4 +19,9 @@ if(WIGGLY_PYTHON3)
       SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS "unit;transform"
       ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
   endforeach()
+  # `wiggly test` and `wiggly verify` on the centroid example, checked
+  # numerically against NumPy (tests/transform_cli.sh).
+  add_test(NAME transform_cli
+    COMMAND ${PROJECT_SOURCE_DIR}/tests/transform_cli.sh $<TARGET_FILE:wiggly> ${WIGGLY_PYTHON3})
+  set_tests_properties(transform_cli PROPERTIES TIMEOUT 300 LABELS "integration;transform")
 endif()
