@@ -119,6 +119,43 @@ static long get(int port, const char *path, struct body *b, char *ctype, size_t 
     return status;
 }
 
+/* The transform's series appear once it reports, with their values. */
+static void test_render_transform(void **state)
+{
+    struct svc_metrics *m = svc_metrics_create();
+    char *text = NULL;
+    (void)state;
+    assert_non_null(m);
+    assert_int_equal(svc_metrics_render(m, &text, NULL), 0);
+    assert_null(strstr(text, "wiggly_transform")); /* a job without a transform */
+    free(text);
+    svc_metrics_transform_gauges(m, 2, 5, 1);
+    svc_metrics_transform_call(m, SVC_TF_DONE, 0.3);
+    svc_metrics_transform_call(m, SVC_TF_DONE, 7.0);
+    svc_metrics_transform_call(m, SVC_TF_CRASHED, 1.0); /* counted, not timed */
+    svc_metrics_transform_call(m, SVC_TF_OUTPUT_MISSING, 1.0);
+    assert_int_equal(svc_metrics_render(m, &text, NULL), 0);
+    has_line(text, "# TYPE wiggly_transform_requests_total counter");
+    has_line(text, "wiggly_transform_requests_total{result=\"done\"} 2");
+    has_line(text, "wiggly_transform_requests_total{result=\"crashed\"} 1");
+    has_line(text, "wiggly_transform_requests_total{result=\"output_missing\"} 1");
+    has_line(text, "wiggly_transform_requests_total{result=\"timeout\"} 0");
+    has_line(text, "# TYPE wiggly_transform_seconds histogram");
+    has_line(text, "wiggly_transform_seconds_bucket{le=\"0.25\"} 0");
+    has_line(text, "wiggly_transform_seconds_bucket{le=\"0.5\"} 1");
+    has_line(text, "wiggly_transform_seconds_bucket{le=\"10\"} 2");
+    has_line(text, "wiggly_transform_seconds_bucket{le=\"+Inf\"} 2");
+    has_line(text, "wiggly_transform_seconds_sum 7.300000");
+    has_line(text, "wiggly_transform_seconds_count 2");
+    has_line(text, "wiggly_transform_in_flight 2");
+    has_line(text, "wiggly_transform_restarts_total 5");
+    has_line(text, "wiggly_transform_workers_ready 1");
+    /* the stage histograms keep their labels */
+    has_line(text, "wiggly_stage_seconds_count{stage=\"process\"} 0");
+    free(text);
+    svc_metrics_destroy(m);
+}
+
 static void test_httpd(void **state)
 {
     struct svc_metrics *m = svc_metrics_create();
@@ -164,6 +201,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_render),
+        cmocka_unit_test(test_render_transform),
         cmocka_unit_test(test_httpd),
         cmocka_unit_test(test_httpd_bad_listen),
     };

@@ -247,7 +247,7 @@ static void call_finish(struct tf_pool *p, struct child *ch, struct call *c, enu
  * blame, several are sent again one at a time (state back to WAITING, solo). */
 static void calls_orphaned(struct tf_pool *p, struct child *ch, const char *why)
 {
-    int alone = ch->n_calls == 1;
+    int alone = ch->n_calls == 1 && !ch->timed_out; /* a timeout's others are innocent */
     while (ch->calls) {
         struct call *c = ch->calls;
         if (c->abandoned) {
@@ -775,6 +775,7 @@ static void check_timers(struct tf_pool *p, struct child *ch, double t)
             call_finish(p, ch, late, TF_TIMEOUT,
                         "the transform took longer than timeout_s (%g s); its worker was killed",
                         p->o.timeout_s);
+            ch->timed_out = 1;
             kill_child(p, ch, "timeout");
         } else if (ch->rep_eof && t - ch->eof_at > 1.0) {
             kill_child(p, ch, "closed fd 4");
