@@ -17,10 +17,11 @@ transform is one function:
 
 - `setup()`, if given, runs before the hello line (load your model there:
   wiggly waits up to transform.startup_timeout_s for it).
-- Write each output to exactly the path in `outputs`. wiggly's paths are
-  temporary names without an extension; np.save(path, a) would add ".npy",
-  so a file that NumPy wrote to path + ".npy" (or ".npz") while path stayed
-  empty is moved onto path after process() returns.
+- Write each output to exactly the path in `outputs`. wiggly's temporary
+  names end in the output's declared suffix, so np.save(path, a) writes
+  path itself when the suffix ends in ".npy"; for another suffix NumPy adds
+  ".npy" (or ".npz"), and such a file, written while path stayed empty, is
+  moved onto path after process() returns.
 - A returned dict becomes the `features` of the `done` reply (NumPy scalars
   and small arrays are converted); None means no features.
 - An uncaught exception is a retryable error carrying its traceback;
