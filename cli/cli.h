@@ -11,6 +11,7 @@ int cli_gen(int argc, char **argv);
 int cli_run(int argc, char **argv);
 int cli_publish(int argc, char **argv);
 int cli_verify(int argc, char **argv);
+int cli_status(int argc, char **argv);
 int cli_new(int argc, char **argv);
 int cli_test(int argc, char **argv);
 

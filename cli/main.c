@@ -26,6 +26,7 @@ static const struct verb verbs[] = {
     {"run", cli_run, "run a job: pull work, process, publish downstream"},
     {"publish", cli_publish, "publish track IDs to a job's input topic"},
     {"verify", cli_verify, "check a job config and its topics and buckets (--create)"},
+    {"status", cli_status, "backlog, dead letters and rates of one job or a directory of jobs"},
     {"process", cli_process, "process one audio file through the chain"},
     {"test", cli_test, "run a job's whole chain (and transform) on local files"},
     {"gen", cli_gen, "generate synthetic test audio"},

@@ -165,6 +165,21 @@ int gcp__auth_parse_token(const char *body, size_t len, struct gcp__token *out,
                           struct gcp_error *err);
 void gcp__auth_token_cleanup(struct gcp__token *t);
 
+/* Cloud Monitoring projects.timeSeries.list answer: {"timeSeries":[{"metric":
+ * {...}, "resource":{...}, "points":[{"interval":{"startTime","endTime"},
+ * "value":{"int64Value":"12"}}]}], "nextPageToken":"..."}; int64Value is a
+ * string in proto3 JSON (a number is accepted too), doubleValue a number.
+ * out gets the newest point of all series (by endTime; on a tie the larger
+ * value). An empty body, {}, no series or series without points is
+ * found = 0, never a value of 0. A point needs an RFC 3339 endTime and a
+ * finite numeric value; a body carrying "error" is GCP_EPROTO. */
+struct gcp_monitoring_point;
+int gcp__monitoring_parse_latest(const char *body, size_t len, struct gcp_monitoring_point *out,
+                                 struct gcp_error *err);
+/* "2024-05-01T12:00:00.123456Z" or with a +hh:mm / -hh:mm offset, to seconds
+ * since the epoch; 0, or -1 when it is not such a timestamp. */
+int gcp__rfc3339_parse(const char *s, double *out);
+
 /* Appends to a growable buffer. */
 struct gcp__buf {
     char *p;

@@ -1117,3 +1117,48 @@ void gcp_http_destroy(struct gcp_http *h)
     free(h->socks);
     free(h);
 }
+
+/* ---- a plain GET ---- */
+
+struct get_op {
+    gcp_http_get_cb cb;
+    void *ud;
+};
+
+static void on_get(void *ud, const struct gcp_error *err, struct gcp__resp *resp)
+{
+    struct get_op *op = ud;
+
+    if (err)
+        op->cb(op->ud, err, NULL, 0);
+    else
+        op->cb(op->ud, NULL, resp->body, resp->body ? resp->body_len : 0);
+    free(op);
+}
+
+int gcp_http_get(struct gcp_http *h, const char *url, size_t max_body, long timeout_ms,
+                 gcp_http_get_cb cb, void *ud)
+{
+    struct gcp__req_spec s;
+    struct gcp_error e;
+    struct get_op *op;
+
+    if (!h || !url || !cb)
+        return GCP_EINVAL;
+    op = calloc(1, sizeof *op);
+    if (!op)
+        return GCP_ENOMEM;
+    op->cb = cb;
+    op->ud = ud;
+    memset(&s, 0, sizeof s);
+    s.method = "GET";
+    s.url = url;
+    s.max_body = max_body;
+    s.timeout_ms = timeout_ms;
+    s.retry = GCP__RETRY_IDEMPOTENT;
+    if (!gcp__http_request(h, &s, on_get, op, &e)) {
+        free(op);
+        return e.code ? e.code : GCP_ENOMEM;
+    }
+    return 0;
+}

@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "gcp/error.h"
+
 struct ev_loop;
 struct gcp_http;
 
@@ -33,5 +35,15 @@ void gcp_http_destroy(struct gcp_http *h);
 void gcp_http_cancel_all(struct gcp_http *h);
 /* Number of requests in flight (for metrics and draining). */
 size_t gcp_http_pending(const struct gcp_http *h);
+
+/* A plain GET of url (not a Google API, e.g. a pod's /metrics): no
+ * credentials, retried like any read (408, 429, 5xx, transport), the body
+ * capped at max_body (0 = the engine's cap). A non-2xx answer is err. body
+ * is borrowed, NUL-terminated, NULL when empty. The callback fires exactly
+ * once unless the call returns an error. */
+typedef void (*gcp_http_get_cb)(void *ud, const struct gcp_error *err, const char *body,
+                                size_t len);
+int gcp_http_get(struct gcp_http *h, const char *url, size_t max_body, long timeout_ms,
+                 gcp_http_get_cb cb, void *ud);
 
 #endif

@@ -257,3 +257,120 @@ int svc_metrics_render(const struct svc_metrics *cm, char **out, size_t *len)
         *len = n;
     return 0;
 }
+
+/* ---- reading an exposition back ---- */
+
+static int name_char(char c, int first)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
+           (!first && c >= '0' && c <= '9');
+}
+
+/* One label value after its opening quote, unescaped into v (NUL-terminated,
+ * cut to vsz); *pp ends after the closing quote. -1 when unterminated. */
+static int label_value(const char **pp, char *v, size_t vsz)
+{
+    const char *p = *pp;
+    size_t n = 0;
+
+    for (; *p && *p != '"'; p++) {
+        char c = *p;
+
+        if (c == '\\') {
+            p++;
+            c = *p == 'n' ? '\n' : *p;
+            if (!c)
+                return -1;
+        }
+        if (n + 1 < vsz)
+            v[n++] = c;
+    }
+    if (*p != '"')
+        return -1;
+    v[n] = '\0';
+    *pp = p + 1;
+    return 0;
+}
+
+/* A sample line: does it belong to name (and label=value), and its value. */
+static int sample_match(const char *line, const char *name, const char *label, const char *value,
+                        double *out)
+{
+    size_t nl = strlen(name);
+    const char *p = line;
+    int hit = label == NULL;
+    char *end;
+
+    if (strncmp(p, name, nl) != 0 || name_char(p[nl], 0))
+        return 0;
+    p += nl;
+    if (*p == '{') {
+        p++;
+        while (*p == ' ')
+            p++;
+        while (*p != '}') {
+            char k[128], v[512];
+            size_t kl = 0;
+
+            while (name_char(*p, kl == 0) && kl + 1 < sizeof k)
+                k[kl++] = *p++;
+            k[kl] = '\0';
+            while (*p == ' ')
+                p++;
+            if (!kl || *p++ != '=')
+                return 0;
+            while (*p == ' ')
+                p++;
+            if (*p++ != '"' || label_value(&p, v, sizeof v) < 0)
+                return 0;
+            if (label && !strcmp(k, label) && !strcmp(v, value))
+                hit = 1;
+            while (*p == ' ')
+                p++;
+            if (*p == ',')
+                p++;
+            else if (*p != '}')
+                return 0;
+            while (*p == ' ')
+                p++;
+        }
+        p++;
+    }
+    if (*p != ' ' && *p != '\t')
+        return 0;
+    *out = strtod(p, &end);
+    if (end == p || (*end && *end != ' ' && *end != '\t' && *end != '\r'))
+        return 0;
+    return hit;
+}
+
+int svc_metrics_text_value(const char *text, size_t len, const char *name, const char *label,
+                           const char *value, double *out)
+{
+    char line[4096];
+    size_t i = 0;
+    int found = 0;
+    double sum = 0;
+
+    if (!name || (label && !value))
+        return SVC_EINVAL;
+    while (text && i < len) {
+        const char *nlp = memchr(text + i, '\n', len - i);
+        size_t ll = nlp ? (size_t)(nlp - (text + i)) : len - i;
+        double v;
+
+        if (ll < sizeof line && !memchr(text + i, '\0', ll)) {
+            memcpy(line, text + i, ll);
+            line[ll] = '\0';
+            if (line[0] != '#' && sample_match(line, name, label, value, &v)) {
+                sum += v;
+                found = 1;
+            }
+        }
+        i += ll + 1;
+    }
+    if (!found)
+        return SVC_ENOTFOUND;
+    *out = sum;
+    return 0;
+}

@@ -64,4 +64,13 @@ int svc_metrics_ready(const struct svc_metrics *m);
 /* Render the whole exposition; *out is malloc'ed and NUL-terminated. */
 int svc_metrics_render(const struct svc_metrics *m, char **out, size_t *len);
 
+/* Reads an exposition back (a pod's /metrics, for `wiggly status`): the sum
+ * of the samples of metric `name` whose label `label` is `value` (label
+ * NULL: every sample of name). text need not be NUL-terminated; lines that
+ * are not a sample, or longer than 4096 bytes, are passed over. 0 with *out,
+ * or SVC_ENOTFOUND when no sample matches (not known, which is not 0). Pure;
+ * any thread. */
+int svc_metrics_text_value(const char *text, size_t len, const char *name, const char *label,
+                           const char *value, double *out);
+
 #endif

@@ -19,6 +19,15 @@ if(TARGET PkgConfig::CMOCKA)
     add_test(NAME gcp_${t} COMMAND test_gcp_${t})
     set_tests_properties(gcp_${t} PROPERTIES TIMEOUT 300 LABELS "gcp")
   endforeach()
+  # The Cloud Monitoring client: its parser over recorded responses
+  # (tests/data/monitoring/) and the client against an in-test stand-in.
+  add_executable(test_gcp_monitoring ${CMAKE_CURRENT_LIST_DIR}/test_gcp_monitoring.c)
+  target_link_libraries(test_gcp_monitoring PRIVATE wiggly_gcp wiggly_test_fakehttp
+                        PkgConfig::CMOCKA Libev::libev)
+  target_compile_definitions(test_gcp_monitoring PRIVATE
+                             WIGGLY_MONITORING_DATA="${CMAKE_CURRENT_LIST_DIR}/data/monitoring")
+  add_test(NAME gcp_monitoring COMMAND test_gcp_monitoring)
+  set_tests_properties(gcp_monitoring PROPERTIES TIMEOUT 120 LABELS "unit;gcp")
   # GCS suites run against wiggly-gcs-emulator (tests/support/gcs_emulator.h,
   # target wiggly_test_gcs from tests/emulator.cmake).
   foreach(t gcs faults)

@@ -156,6 +156,66 @@ static void test_render_transform(void **state)
     svc_metrics_destroy(m);
 }
 
+/* What `wiggly status --metrics` reads back is what render wrote. */
+static void test_text_value(void **state)
+{
+    struct svc_metrics *m = svc_metrics_create();
+    char *text = NULL;
+    size_t len = 0;
+    double v = -1;
+    static const char other[] =
+        "# TYPE x counter\n"
+        "wiggly_messages_total{job=\"a\",outcome=\"processed\"} 2\n"
+        "wiggly_messages_total{outcome=\"processed\",pod=\"b\"} 3e0 1700000000\n"
+        "wiggly_messages_total_x{outcome=\"processed\"} 100\n"
+        "wiggly_messages_total{outcome=\"proc\\\"essed\"} 100\n"
+        "wiggly_messages_total{outcome=\"processed\"\n"
+        "wiggly_messages_total{outcome=\"processed\"} oops\n"
+        "wiggly_in_flight 4";
+
+    (void)state;
+    for (int i = 0; i < 5; i++)
+        svc_metrics_outcome(m, SVC_OUT_PROCESSED);
+    svc_metrics_outcome(m, SVC_OUT_DEAD_LETTERED);
+    svc_metrics_in_flight(m, 3);
+    assert_int_equal(svc_metrics_render(m, &text, &len), 0);
+    assert_int_equal(
+        svc_metrics_text_value(text, len, "wiggly_messages_total", "outcome", "processed", &v), 0);
+    assert_true(v == 5);
+    assert_int_equal(
+        svc_metrics_text_value(text, len, "wiggly_messages_total", "outcome", "dead_lettered", &v),
+        0);
+    assert_true(v == 1);
+    assert_int_equal(
+        svc_metrics_text_value(text, len, "wiggly_messages_total", "outcome", "skipped", &v), 0);
+    assert_true(v == 0); /* rendered as 0: known to be 0 */
+    assert_int_equal(svc_metrics_text_value(text, len, "wiggly_messages_total", NULL, NULL, &v), 0);
+    assert_true(v == 6);
+    assert_int_equal(svc_metrics_text_value(text, len, "wiggly_in_flight", NULL, NULL, &v), 0);
+    assert_true(v == 3);
+    /* Not there: not found, never 0; the transform series are absent without one. */
+    assert_int_equal(
+        svc_metrics_text_value(text, len, "wiggly_transform_restarts_total", NULL, NULL, &v),
+        SVC_ENOTFOUND);
+    assert_int_equal(svc_metrics_text_value(NULL, 0, "wiggly_in_flight", NULL, NULL, &v),
+                     SVC_ENOTFOUND);
+    free(text);
+    svc_metrics_destroy(m);
+    /* Other labels, timestamps, escapes, near-miss names, broken lines, no
+     * final newline. */
+    assert_int_equal(svc_metrics_text_value(other, sizeof other - 1, "wiggly_messages_total",
+                                            "outcome", "processed", &v),
+                     0);
+    assert_true(v == 5);
+    assert_int_equal(svc_metrics_text_value(other, sizeof other - 1, "wiggly_messages_total",
+                                            "outcome", "proc\"essed", &v),
+                     0);
+    assert_true(v == 100);
+    assert_int_equal(
+        svc_metrics_text_value(other, sizeof other - 1, "wiggly_in_flight", NULL, NULL, &v), 0);
+    assert_true(v == 4);
+}
+
 static void test_httpd(void **state)
 {
     struct svc_metrics *m = svc_metrics_create();
@@ -200,9 +260,8 @@ static void test_httpd_bad_listen(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_render),
-        cmocka_unit_test(test_render_transform),
-        cmocka_unit_test(test_httpd),
+        cmocka_unit_test(test_render),           cmocka_unit_test(test_render_transform),
+        cmocka_unit_test(test_text_value),       cmocka_unit_test(test_httpd),
         cmocka_unit_test(test_httpd_bad_listen),
     };
     int rc;
