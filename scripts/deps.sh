@@ -15,9 +15,11 @@ build=(build-essential cmake pkg-config git
 # Tests: a JRE for the official Pub/Sub emulator, clang + its runtime for
 # the fuzzers and sanitizers, and curl for the shell-level checks; Python with
 # NumPy for the transform SDK and its examples, and PyTorch (CPU) for the
-# torch example (docs/transforms.md).
+# torch example (docs/transforms.md); prometheus for promtool, which checks
+# that every PromQL expression of the alert rules and the dashboard parses
+# (tests/deploy/validate-observability.sh).
 test=(openjdk-17-jre-headless clang libclang-rt-14-dev curl python3
-      python3-numpy python3-torch)
+      python3-numpy python3-torch prometheus)
 
 mode=${1:-all}
 case "$mode" in

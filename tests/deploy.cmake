@@ -16,11 +16,17 @@ set_tests_properties(deploy_npm_ci PROPERTIES
 
 add_test(NAME deploy_k8s_validate COMMAND ${WIGGLY_DEPLOY_DIR}/validate.sh ${WIGGLY_DEPLOY_NPM})
 add_test(NAME deploy_k8s_rejects COMMAND ${WIGGLY_DEPLOY_DIR}/validate-rejects.sh ${WIGGLY_DEPLOY_NPM})
+# The dashboard and alert rules (k8s/components/observability*): promtool
+# parses every PromQL expression, the dashboard meets its schemaVersion.
+add_test(NAME deploy_observability COMMAND ${WIGGLY_DEPLOY_DIR}/validate-observability.sh
+  ${WIGGLY_DEPLOY_NPM})
 add_test(NAME deploy_new COMMAND ${WIGGLY_DEPLOY_DIR}/new.sh $<TARGET_FILE:wiggly> ${WIGGLY_DEPLOY_NPM}
   $<TARGET_FILE:test_deploy_configs>)
-set_tests_properties(deploy_k8s_validate deploy_k8s_rejects deploy_new PROPERTIES
+set_tests_properties(deploy_k8s_validate deploy_k8s_rejects deploy_observability deploy_new PROPERTIES
   FIXTURES_REQUIRED deploy_npm SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS deploy)
 set_tests_properties(deploy_dockerfile PROPERTIES TIMEOUT 60 LABELS deploy)
+# 27 cases of two renders each, several with a TypeScript compile.
+set_tests_properties(deploy_k8s_rejects PROPERTIES TIMEOUT 300)
 
 # The shipped job configs load with the real config loader and match what
 # the manifests assume (temp dir, grace, port, name).

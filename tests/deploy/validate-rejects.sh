@@ -12,7 +12,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 failures=0 n=0
 
-# case NAME FILE SED_EXPR EXPECTED_MESSAGE [--complete|--hpa]
+# case NAME FILE SED_EXPR EXPECTED_MESSAGE [--complete|--hpa|--observability]
+# (--observability: the graph with the observability components, as
+# validate-observability.sh checks it)
 case_() {
     local name=$1 file=$2 expr=$3 want=$4 opt=${5:-}
     n=$((n + 1))
@@ -22,7 +24,8 @@ case_() {
         echo "FAIL $name: the edit '$expr' changed nothing in $file"; failures=$((failures + 1)); return
     fi
     local target=$tmp/k8s/overlays/transcode
-    [ "$opt" != --complete ] || target=$tmp/k8s/graph
+    case $opt in --complete | --observability) target=$tmp/k8s/graph ;; esac
+    [ "$opt" != --observability ] || opt="--complete --observability"
     set +e
     out=$(node "$here/validate.mjs" --modules "$npm_dir" $opt "$target" 2>&1)
     rc=$?
@@ -51,6 +54,25 @@ case_ netpol-port base/networkpolicy.yaml 's/    - port: http/    - port: 9090/'
 case_ netpol-open base/networkpolicy.yaml 's/^  ingress:$/  ingress:\n  - {}/' 'admits every source'
 case_ netpol-selector base/networkpolicy.yaml 's|app.kubernetes.io/component: worker|app.kubernetes.io/component: workers|' 'no NetworkPolicy isolates its pods'
 case_ hpa-selector overlays/transcode/scaling-hpa.yaml 's/value: transcode/value: nope/' "metric selects subscription 'nope'" --hpa
+
+# components/observability and observability-prometheus-operator (needs promtool).
+if command -v promtool >/dev/null; then
+    d=components/observability/wiggly-dashboard.json
+    r=components/observability/rules-gmp.yaml
+    case_ obs-rule-promql $r 's/> 0.01/> > 0.01/' 'Rules/wiggly: promtool check rules failed' --observability
+    case_ obs-rule-scope $r 's/increase(kube_pod_container_status_restarts_total/increase(pubsub_googleapis_com:subscription_num_undelivered_messages/' 'Cloud Monitoring metrics need GlobalRules' --observability
+    case_ obs-rule-severity components/observability-prometheus-operator/prometheusrule.yaml 's/severity: critical/severity: page/' 'needs labels.severity' --observability
+    case_ obs-dashboard-promql $d 's/histogram_quantile(0.5,/histogram_quantile(0.5/' 'dashboard wiggly-dashboard.json' --observability
+    case_ obs-series-typo $d 's/wiggly_worker_queue_depth/wiggly_worker_queue/' 'wiggly_worker_queue is not a series the service exports' --observability
+    case_ obs-datasource-var $d 's/"query": "prometheus"/"query": "loki"/' 'needs a variable datasource' --observability
+    case_ obs-datasource-string $d '/"id": 2,/,/"datasource": {/s/"datasource": {/"datasource": "Prometheus", "x": {/' 'datasource is a string' --observability
+    case_ obs-grid $d 's/"w": 24/"w": 25/' 'outside the 24-column grid' --observability
+    case_ obs-schema-version $d 's/"schemaVersion": 42/"schemaVersion": 41/' 'no checker for schemaVersion 41' --observability
+    case_ obs-grafana-type $d 's/"graphTooltip": 1/"graphTooltip": "shared"/' 'not a Dashboard of @grafana/schema' --observability
+    case_ obs-undefined-var $d 's/wiggly_job=~\\"$job\\"/wiggly_job=~\\"$jobs\\"/' '$jobs is used but not defined' --observability
+else
+    echo "rejects: promtool not installed: the observability cases are skipped" >&2
+fi
 
 echo "$((n - failures)) passed, $failures failed"
 [ $failures -eq 0 ]

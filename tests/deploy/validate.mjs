@@ -1,7 +1,8 @@
 // validate.mjs: render kustomizations with `kubectl kustomize` and validate
 // every object offline, then check what wiggly's deployment relies on.
 //
-//   node validate.mjs [--modules DIR] [--complete] [--hpa] [--gpu] KUSTOMIZATION_DIR...
+//   node validate.mjs [--modules DIR] [--complete] [--hpa] [--gpu] [--observability]
+//                     KUSTOMIZATION_DIR...
 //
 // 1. Schema: each object against the published OpenAPI schema of its kind:
 //    Kubernetes (npm kubernetes-models), KEDA (@kubernetes-models/keda) and
@@ -27,6 +28,12 @@
 // --gpu: likewise with components/gpu, and check that the container limits
 //    nvidia.com/gpu to 1, the pods select a GKE accelerator node pool and
 //    tolerate the nvidia.com/gpu NoSchedule taint.
+// --observability: also render each directory with components/observability
+//    (Managed Prometheus) and with components/observability-prometheus-operator
+//    added (in a copy of the tree), and check what they ship
+//    (observability.mjs): the rule objects' structure, every PromQL expression
+//    of the rules and of the dashboard's targets through `promtool check
+//    rules`, and the Grafana dashboard against the schemaVersion it declares.
 // --modules DIR: where `npm ci` put node_modules [this script's directory].
 // Exit status: 0 all valid, 1 any error, 2 bad usage.
 import { execFileSync } from "node:child_process";
@@ -41,6 +48,7 @@ let modulesDir = here;
 let complete = false;
 let hpa = false;
 let gpu = false;
+let observability = false;
 const dirs = [];
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
@@ -49,17 +57,19 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === "--complete") complete = true;
   else if (a === "--hpa") hpa = true;
   else if (a === "--gpu") gpu = true;
+  else if (a === "--observability") observability = true;
   else if (a.startsWith("-")) usage(`unknown option ${a}`);
   else dirs.push(a);
 }
 if (!dirs.length || !modulesDir) usage("no kustomization directory given");
 
 function usage(msg) {
-  console.error(`validate.mjs: ${msg}\nusage: node validate.mjs [--modules DIR] [--complete] [--hpa] [--gpu] DIR...`);
+  console.error(`validate.mjs: ${msg}\nusage: node validate.mjs [--modules DIR] [--complete] [--hpa] [--gpu] [--observability] DIR...`);
   process.exit(2);
 }
 
 const require = createRequire(path.join(path.resolve(modulesDir), "node_modules", "_"));
+const OBS = await import("./observability.mjs");
 const YAML = require("yaml");
 const M = (pkg, group, kind) => require(`${pkg}/${group}/${kind}`)[kind];
 const models = new Map(
@@ -123,6 +133,7 @@ function unknownFields(o, reads, at, out) {
 function schemaCheck(obj) {
   const key = `${obj.apiVersion} ${obj.kind}`;
   if (key === "monitoring.googleapis.com/v1 PodMonitoring") return podMonitoringCheck(obj);
+  if (OBS.ruleKinds.has(key)) return OBS.rulesObjectCheck(obj, fail);
   const load = models.get(key);
   if (!load) return fail(`no schema for ${key}: add its model to validate.mjs`);
   const Model = load();
@@ -452,8 +463,33 @@ function validateWithComponent(dir, comp, extra) {
   }
 }
 
+// The directory with a component added to its own components list (the
+// graph has one already), in a copy of its k8s tree.
+function validateWithObservability(dir, comp) {
+  const root = path.resolve(dir);
+  let k8s = root;
+  while (!fs.existsSync(path.join(k8s, "components")) && path.dirname(k8s) !== k8s) k8s = path.dirname(k8s);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `wiggly-${comp}-`));
+  try {
+    fs.cpSync(k8s, path.join(tmp, "k8s"), { recursive: true });
+    const copy = path.join(tmp, "k8s", path.relative(k8s, root));
+    const kf = path.join(copy, "kustomization.yaml");
+    const doc = YAML.parseDocument(fs.readFileSync(kf, "utf8"));
+    const rel = path.relative(copy, path.join(tmp, "k8s", "components", comp));
+    const list = doc.get("components");
+    if (list) list.add(rel);
+    else doc.set("components", [rel]);
+    fs.writeFileSync(kf, doc.toString());
+    validateDir(copy, `${dir} + components/${comp}`, (objs, label) =>
+      OBS.observabilityCheck(objs, label, { modulesDir: path.resolve(modulesDir), fail, setWhere: (w) => (where = w) }));
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 for (const d of dirs) {
   validateDir(d, d);
+  if (observability) for (const c of ["observability", "observability-prometheus-operator"]) validateWithObservability(d, c);
   if (hpa) validateWithComponent(d, "hpa");
   if (gpu) validateWithComponent(d, "gpu", gpuCheck);
 }
