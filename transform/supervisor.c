@@ -689,15 +689,25 @@ static void read_replies(struct tf_pool *p, struct child *ch)
     }
 }
 
+/* The count of the lines a window dropped, said when the window is over:
+ * at the next line, at the stream's end, or on the supervisor's tick (a
+ * flood followed by silence or by the child's exit is counted too). */
+static void report_dropped(struct tf_pool *p, struct child *ch, struct outbuf *b,
+                           const char *stream)
+{
+    if (b->dropped)
+        logf_(p, TF_LOG_WARNING, ch->index, "%d %s lines dropped (more than %d per second)",
+              b->dropped, stream, OUT_LINES_PER_S);
+    b->dropped = 0;
+}
+
 static void out_line(struct tf_pool *p, struct child *ch, struct outbuf *b, const char *stream)
 {
     double t = now_s();
     if (t - b->window >= 1.0) {
-        if (b->dropped)
-            logf_(p, TF_LOG_WARNING, ch->index, "%d %s lines dropped (more than %d per second)",
-                  b->dropped, stream, OUT_LINES_PER_S);
+        report_dropped(p, ch, b, stream);
         b->window = t;
-        b->lines = b->dropped = 0;
+        b->lines = 0;
     }
     b->line[b->len] = '\0';
     if (++b->lines > OUT_LINES_PER_S)
@@ -719,6 +729,7 @@ static void read_output(struct tf_pool *p, struct child *ch, struct outbuf *b, c
             if (r == 0) {
                 if (b->len)
                     out_line(p, ch, b, stream);
+                report_dropped(p, ch, b, stream);
                 close_fd(&b->fd);
             }
             return;
@@ -746,6 +757,10 @@ static void read_output(struct tf_pool *p, struct child *ch, struct outbuf *b, c
 
 static void check_timers(struct tf_pool *p, struct child *ch, double t)
 {
+    if (ch->out.dropped && t - ch->out.window >= 1.0)
+        report_dropped(p, ch, &ch->out, "stdout");
+    if (ch->err.dropped && t - ch->err.window >= 1.0)
+        report_dropped(p, ch, &ch->err, "stderr");
     switch (ch->state) {
     case CH_DOWN:
         if (!p->stopping && p->state != TF_FAILED && t >= ch->restart_at) {
