@@ -85,6 +85,17 @@ static int attempt_bump(struct pubsub *s, const char *message_id)
     return 1;
 }
 
+/* Failed attempts of this message seen so far (0 if none). */
+static int attempt_seen(const struct pubsub *s, const char *message_id)
+{
+    if (!message_id)
+        return 0;
+    for (size_t i = 0; i < ATTEMPT_SLOTS; i++)
+        if (s->attempts[i].message_id && !strcmp(s->attempts[i].message_id, message_id))
+            return s->attempts[i].n;
+    return 0;
+}
+
 static void attempt_forget(struct pubsub *s, const char *message_id)
 {
     if (!message_id)
@@ -347,6 +358,11 @@ static void on_pull(void *ud, const struct gcp_error *err, const struct gcp_pubs
         }
         it->message_id = m->message_id ? strdup(m->message_id) : NULL;
         it->attempt = m->delivery_attempt;
+        /* Without a dead-letter policy Pub/Sub gives no delivery attempt:
+         * this one follows the failures we counted, so a processor (a
+         * transform's request) sees 2 on the first redelivery, not 1 again. */
+        if (it->attempt <= 0 && attempt_seen(s, it->message_id) > 0)
+            it->attempt = attempt_seen(s, it->message_id) + 1;
         if (items)
             items[n_items++] = it;
         else
