@@ -24,4 +24,10 @@ if(WIGGLY_PYTHON3)
   add_test(NAME transform_cli
     COMMAND ${PROJECT_SOURCE_DIR}/tests/transform_cli.sh $<TARGET_FILE:wiggly> ${WIGGLY_PYTHON3})
   set_tests_properties(transform_cli PROPERTIES TIMEOUT 300 LABELS "integration;transform")
+  # A track whose second output failed to upload is completed by the next
+  # delivery without rewriting the first (gs://, wiggly-gcs-emulator).
+  add_test(NAME transform_partial
+    COMMAND ${PROJECT_SOURCE_DIR}/tests/transform_partial.sh $<TARGET_FILE:wiggly>
+            $<TARGET_FILE:wiggly-gcs-emulator> ${WIGGLY_PYTHON3})
+  set_tests_properties(transform_partial PROPERTIES TIMEOUT 300 LABELS "integration;transform")
 endif()
