@@ -1,10 +1,23 @@
 /* it_faults_crash.c: worker crashes. 200 tracks flow through a two-job chain
  * (two `wiggly run` processes per job on one subscription each; 100 ms added
  * latency on both clouds so the flow lasts long enough to be hit) while a
- * random process is SIGKILLed every 2 s and started again at once. Afterwards
+ * random process is SIGKILLed every 2 s and started again at once, for at
+ * most KILL_PHASE seconds; then the pods are left to finish. Afterwards
  * nothing is missing: every element reaches B-out (duplicates counted and
  * printed), the bucket holds exactly the inputs and complete, decodable
- * outputs, and nothing was dead-lettered. */
+ * outputs, and nothing was dead-lettered.
+ *
+ * Why the kills stop (issue 11, finding 7): a process killed with a long
+ * poll outstanding leaves that pull in the Pub/Sub emulator for about 90 s,
+ * and the emulator hands it messages that nobody will ever process or nack;
+ * they come back only when their 10 s lease lapses. With a kill every 2 s
+ * the emulator holds ~40 such dead pulls against 4 live ones, so a message
+ * redelivered after its lease goes to a dead pull about 9 times in 10, and
+ * the last few messages can circle among dead pulls for as long as the
+ * kills go on (seen: 199/200 after 200 s and 85 kills, the last element
+ * never logged by any pod). Progress while faults never stop is not a
+ * property any Pub/Sub consumer has; losing nothing is, and that is what
+ * is checked, after the faults. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,10 +35,11 @@
 
 #include "support/e2e_harness.h"
 
-#define N_TRACKS 200
-#define SECONDS  1.0
-#define LIMIT    200.0
-#define N_PODS   4
+#define N_TRACKS   200
+#define SECONDS    1.0
+#define LIMIT      300.0 /* kills and then the quiet finish, in all */
+#define KILL_PHASE 60.0  /* seconds of SIGKILLs at most */
+#define N_PODS     4
 
 static struct e2e e;
 static int skipped;
@@ -79,7 +93,7 @@ static void test_sigkill_random_pods(void **state)
     srand(seed);
     t0 = e2e_now();
     assert_int_equal(e2e_publish_range(&e, e2e_topic("A-in"), 0, N_TRACKS), 0);
-    while (distinct < N_TRACKS && e2e_now() - t0 < LIMIT) {
+    while (distinct < N_TRACKS && e2e_now() - t0 < KILL_PHASE) {
         int k = rand() % N_PODS, st;
         distinct = e2e_collect(&e, e2e_sub("B-out-check"), N_TRACKS, 2.0, seen, &other);
         if (distinct >= N_TRACKS)
@@ -92,6 +106,11 @@ static void test_sigkill_random_pods(void **state)
         fflush(stdout);
         assert_int_equal(e2e_pod_start(&e, &pods[k]), 0);
     }
+    if (distinct < N_TRACKS)
+        printf("faults_crash: t=%.1f s kills over (%d/%d on B-out), the pods finish\n",
+               e2e_now() - t0, distinct, N_TRACKS);
+    while (distinct < N_TRACKS && e2e_now() - t0 < LIMIT)
+        distinct = e2e_collect(&e, e2e_sub("B-out-check"), N_TRACKS, 2.0, seen, &other);
     dups = e2e_dups(seen, N_TRACKS);
     printf("faults_crash: %d/%d elements on B-out in %.1f s with %d SIGKILLs; %d duplicates\n",
            distinct, N_TRACKS, e2e_now() - t0, kills, dups);
