@@ -27,6 +27,7 @@ static const struct verb verbs[] = {
     {"publish", cli_publish, "publish track IDs to a job's input topic"},
     {"verify", cli_verify, "check a job config and its topics and buckets (--create)"},
     {"status", cli_status, "backlog, dead letters and rates of one job or a directory of jobs"},
+    {"deadletters", cli_deadletters, "summarise a job's dead letters; --replay sends them back"},
     {"process", cli_process, "process one audio file through the chain"},
     {"test", cli_test, "run a job's whole chain (and transform) on local files"},
     {"gen", cli_gen, "generate synthetic test audio"},
@@ -40,7 +41,7 @@ static void usage(FILE *f)
                "Parallel audio processing on Pub/Sub, Cloud Storage and Kubernetes.\n\n"
                "verbs:\n");
     for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-        fprintf(f, "  %-8s %s\n", verbs[i].name, verbs[i].summary);
+        fprintf(f, "  %-11s %s\n", verbs[i].name, verbs[i].summary);
 }
 
 int main(int argc, char **argv)

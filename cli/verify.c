@@ -366,12 +366,9 @@ int cli_verify(int argc, char **argv)
         }
         if (cfg->dead_letter_topic) {
             char dsub[512], fix[700];
-            const char *t = strstr(cfg->dead_letter_topic, "/topics/");
             struct sub_want want = {
                 .topic = cfg->dead_letter_topic, .topic_known = 1, .topic_fix = fix};
-            snprintf(dsub, sizeof(dsub), "%.*s/subscriptions/%s",
-                     t ? (int)(t - cfg->dead_letter_topic) : 0, cfg->dead_letter_topic,
-                     t ? t + 8 : cfg->dead_letter_topic);
+            cli_dead_letter_sub(cfg, dsub, sizeof(dsub));
             snprintf(fix, sizeof(fix), "wiggly verify -c %s --create", config);
             bad |= check_sub(&s, dsub, &want, create);
         }

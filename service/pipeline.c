@@ -180,6 +180,9 @@ static void item_free(struct item *it)
     free(it->in_path);
     free(it->pub.ack_id);
     free(it->pub.message_id);
+    for (size_t i = 0; i < 2 * it->pub.n_attrs; i++)
+        free(it->pub.attrs[i]);
+    free(it->pub.attrs);
     free(it->pub.data);
     free(it);
 }

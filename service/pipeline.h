@@ -52,6 +52,12 @@ struct svc_item {
     size_t index;                 /* runner's index (batch: line number) */
     struct svc_item *prev, *next; /* runner's in-flight list */
     double received;              /* ev_now at receipt */
+    /* The message's own attributes as key, value pairs (attrs[2i], attrs[2i+1]),
+     * owned; NULL in batch mode. The pipeline ignores them; a dead letter
+     * carries them so that `wiggly deadletters --replay` can send the
+     * original message again. */
+    char **attrs;
+    size_t n_attrs; /* pairs */
 
     /* Result, valid once finish() is called. */
     enum svc_disp disp;

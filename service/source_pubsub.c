@@ -213,30 +213,35 @@ static void on_dead_published(void *ud, const struct gcp_error *err, const char 
     svc__runner_maybe_exit(s->r);
 }
 
+/* Pub/Sub's limit of attributes per message (docs/messages.md "Dead
+ * letters"). */
+#define ATTRS_MAX 100
+
+/* The attributes a dead letter adds; an original attribute of the same name
+ * is not copied (ours say why it is here). `wiggly deadletters --replay`
+ * strips exactly these again. */
+static const char *const dead_keys[] = {"wiggly_job",           "wiggly_reason",
+                                        "wiggly_error",         "wiggly_element",
+                                        "wiggly_payload_bytes", "wiggly_attributes_dropped"};
+
+static int is_dead_key(const char *k)
+{
+    for (size_t i = 0; i < sizeof(dead_keys) / sizeof(dead_keys[0]); i++)
+        if (!strcmp(k, dead_keys[i]))
+            return 1;
+    return 0;
+}
+
 /* Steals the item reference. */
 static void dead_letter(struct pubsub *s, struct svc_item *it, const char *reason)
 {
     struct svc_log_fields f = svc__runner_fields(s->r, it, "dead_lettered");
     struct dead *d;
-    char orig_len[24], error[sizeof(it->err.msg)], element[sizeof(it->element)];
-    struct gcp_pubsub_attr attrs[5] = {
-        {"wiggly_job", s->cfg->name},
-        {"wiggly_reason", reason ? reason : "error"},
-        {"wiggly_error",
-         it->err.msg[0] ? svc_utf8_copy(error, sizeof(error), it->err.msg) : "unknown error"},
-    };
-    struct gcp_pubsub_message m = {.data = it->data, .len = it->len, .attrs = attrs, .n_attrs = 3};
-    if (it->element[0])
-        attrs[m.n_attrs++] = (struct gcp_pubsub_attr){
-            "wiggly_element", svc_utf8_copy(element, sizeof(element), it->element)};
-    /* A payload near Pub/Sub's request limit no longer fits once base64 and
-     * our attributes are added: keep its head and say how long it was,
-     * rather than fail the dead-letter publish on every redelivery. */
-    if (m.len > DEAD_PAYLOAD_MAX) {
-        snprintf(orig_len, sizeof(orig_len), "%zu", it->len);
-        attrs[m.n_attrs++] = (struct gcp_pubsub_attr){"wiggly_payload_bytes", orig_len};
-        m.len = DEAD_PAYLOAD_MAX;
-    }
+    char orig_len[24], dropped[24], error[sizeof(it->err.msg)], element[sizeof(it->element)];
+    struct gcp_pubsub_attr *attrs;
+    struct gcp_pubsub_message m = {.data = it->data, .len = it->len};
+    size_t ours = 3, keep = 0, n_orig = 0;
+
     f.error = it->err.msg;
     if (!s->cfg->dead_letter_topic) {
         svc_log(SVC_ERROR, &f, "permanent failure (%s), no dead_letter_topic: acked and dropped",
@@ -245,15 +250,46 @@ static void dead_letter(struct pubsub *s, struct svc_item *it, const char *reaso
         ps_ack(s, it);
         return;
     }
-    if (m.len == 0) { /* Pub/Sub refuses empty data; attributes carry it all */
-        m.data = " ";
-        m.len = 1;
-    }
+    attrs = calloc(ATTRS_MAX, sizeof(*attrs));
     d = calloc(1, sizeof(*d));
-    if (!d) {
+    if (!attrs || !d) {
+        free(attrs);
+        free(d);
         settle(s, it, 0);
         return;
     }
+    attrs[0] = (struct gcp_pubsub_attr){"wiggly_job", s->cfg->name};
+    attrs[1] = (struct gcp_pubsub_attr){"wiggly_reason", reason ? reason : "error"};
+    attrs[2] = (struct gcp_pubsub_attr){
+        "wiggly_error",
+        it->err.msg[0] ? svc_utf8_copy(error, sizeof(error), it->err.msg) : "unknown error"};
+    if (it->element[0])
+        attrs[ours++] = (struct gcp_pubsub_attr){
+            "wiggly_element", svc_utf8_copy(element, sizeof(element), it->element)};
+    /* A payload near Pub/Sub's request limit no longer fits once base64 and
+     * our attributes are added: keep its head and say how long it was,
+     * rather than fail the dead-letter publish on every redelivery. */
+    if (m.len > DEAD_PAYLOAD_MAX) {
+        snprintf(orig_len, sizeof(orig_len), "%zu", it->len);
+        attrs[ours++] = (struct gcp_pubsub_attr){"wiggly_payload_bytes", orig_len};
+        m.len = DEAD_PAYLOAD_MAX;
+    }
+    /* The message's own attributes, so that a replay can send the original
+     * again; within the limit of 100, saying how many did not fit (such a
+     * dead letter is not replayed: it is no longer the original). */
+    for (size_t i = 0; i < it->n_attrs; i++)
+        n_orig += !is_dead_key(it->attrs[2 * i]);
+    if (ours + n_orig > ATTRS_MAX) {
+        snprintf(dropped, sizeof(dropped), "%zu", ours + 1 + n_orig - ATTRS_MAX);
+        attrs[ours++] = (struct gcp_pubsub_attr){"wiggly_attributes_dropped", dropped};
+    }
+    for (size_t i = 0; i < it->n_attrs && ours + keep < ATTRS_MAX; i++)
+        if (!is_dead_key(it->attrs[2 * i]))
+            attrs[ours + keep++] = (struct gcp_pubsub_attr){it->attrs[2 * i], it->attrs[2 * i + 1]};
+    /* Empty data is fine: a message with attributes needs none, and a
+     * replay must send the payload as it was. */
+    m.attrs = attrs;
+    m.n_attrs = ours + keep;
     d->s = s;
     d->it = it;
     it->reason = reason;
@@ -263,6 +299,7 @@ static void dead_letter(struct pubsub *s, struct svc_item *it, const char *reaso
         snprintf(e.msg, sizeof(e.msg), "cannot start the dead-letter publish");
         on_dead_published(d, &e, NULL, 0);
     }
+    free(attrs); /* the client copied them */
 }
 
 static void ps_dead_letter(void *state, struct svc_item *it, int attempts)
@@ -321,6 +358,26 @@ static void ps_publish(void *state, const char *topic, const void *data, size_t 
 
 /* ---- pull ---- */
 
+/* The message's attributes into the item, for its dead letter; -1 when out
+ * of memory (the caller drops the item: redelivered after the deadline). */
+static int copy_attrs(struct svc_item *it, const struct gcp_pubsub_received *m)
+{
+    if (!m->n_attrs)
+        return 0;
+    if (!(it->attrs = calloc(2 * m->n_attrs, sizeof(*it->attrs))))
+        return -1;
+    for (; it->n_attrs < m->n_attrs; it->n_attrs++) {
+        char **kv = &it->attrs[2 * it->n_attrs];
+        kv[0] = strdup(m->attrs[it->n_attrs].key);
+        kv[1] = strdup(m->attrs[it->n_attrs].value);
+        if (!kv[0] || !kv[1]) {
+            it->n_attrs++; /* svc_item_release frees this pair too */
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void on_pull(void *ud, const struct gcp_error *err, const struct gcp_pubsub_received *msgs,
                     size_t n)
 {
@@ -352,7 +409,7 @@ static void on_pull(void *ud, const struct gcp_error *err, const struct gcp_pubs
     for (size_t i = 0; i < n; i++) {
         const struct gcp_pubsub_received *m = &msgs[i];
         struct svc_item *it = svc_item_create(m->data, m->data_len);
-        if (!it || !(it->ack_id = strdup(m->ack_id))) {
+        if (!it || !(it->ack_id = strdup(m->ack_id)) || copy_attrs(it, m) != 0) {
             svc_item_release(it);
             continue; /* redelivered after the deadline */
         }

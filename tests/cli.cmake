@@ -11,7 +11,7 @@ add_test(NAME cli_unknown_verb COMMAND wiggly frobnicate)
 set_tests_properties(cli_unknown_verb PROPERTIES WILL_FAIL TRUE)
 
 # The verbs answer --help and refuse bad usage with exit code 2.
-foreach(verb run publish verify status)
+foreach(verb run publish verify status deadletters)
   add_test(NAME service_cli_${verb}_help COMMAND wiggly ${verb} --help)
   set_tests_properties(service_cli_${verb}_help PROPERTIES LABELS "unit;service"
     PASS_REGULAR_EXPRESSION "usage: wiggly ${verb}")

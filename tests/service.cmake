@@ -33,7 +33,7 @@ if(TARGET PkgConfig::CMOCKA AND TARGET wiggly_test_pubsub AND TARGET wiggly_test
   target_compile_definitions(wiggly_test_svc_it PUBLIC WIGGLY_BIN="$<TARGET_FILE:wiggly>")
   target_link_libraries(wiggly_test_svc_it PUBLIC wiggly_test_svc wiggly_test_pubsub
     wiggly_test_gcs wiggly_gcp wiggly_audio wiggly_options PkgConfig::CURL Libev::libev)
-  foreach(t chain ops audio limits)
+  foreach(t chain ops audio limits deadletters)
     add_executable(it_service_${t} it_service_${t}.c)
     target_link_libraries(it_service_${t} PRIVATE wiggly_test_svc_it PkgConfig::CMOCKA
       PkgConfig::JANSSON PkgConfig::CURL)
@@ -43,6 +43,9 @@ if(TARGET PkgConfig::CMOCKA AND TARGET wiggly_test_pubsub AND TARGET wiggly_test
       SKIP_RETURN_CODE 77)
   endforeach()
   target_link_libraries(it_service_limits PRIVATE wiggly_audio_testutil)
+  # `wiggly deadletters` (issue 15): the test decodes replayed messages.
+  target_link_libraries(it_service_deadletters PRIVATE wiggly_service)
+  set_tests_properties(service_it_deadletters PROPERTIES TIMEOUT 600)
   # Empty results and 65-channel features; test audio made with libsndfile.
   target_link_libraries(it_service_audio PRIVATE wiggly_audio_testutil PkgConfig::SNDFILE)
 endif()

@@ -225,6 +225,72 @@ size_t tcloud_pull(struct tcloud *t, const char *sub, size_t want, double limit_
     return p.got;
 }
 
+int tcloud_publish_msgs(struct tcloud *t, const char *topic, const struct tmsg *msgs, size_t n)
+{
+    struct wait w = {0};
+    struct gcp_pubsub_message *m = calloc(n ? n : 1, sizeof(*m));
+    struct gcp_pubsub_attr *a = calloc(n ? n * 8 : 1, sizeof(*a));
+    int rc = GCP_ENOMEM;
+    if (m && a) {
+        for (size_t i = 0; i < n; i++) {
+            m[i].data = msgs[i].data;
+            m[i].len = msgs[i].len;
+            m[i].attrs = &a[8 * i];
+            m[i].n_attrs = msgs[i].n_attrs;
+            for (size_t k = 0; k < msgs[i].n_attrs && k < 8; k++)
+                a[8 * i + k] = (struct gcp_pubsub_attr){msgs[i].attrs[k][0], msgs[i].attrs[k][1]};
+        }
+        rc = finish(t, &w, gcp_pubsub_publish(t->ps, topic, m, n, on_published, &w));
+    }
+    free(a);
+    free(m);
+    return rc;
+}
+
+struct nack {
+    char **ack_ids;
+    size_t n;
+    int done;
+};
+
+static void on_pulled_nack(void *ud, const struct gcp_error *err,
+                           const struct gcp_pubsub_received *msgs, size_t n)
+{
+    struct nack *k = ud;
+    k->done = 1;
+    if (err || n == 0 || !(k->ack_ids = calloc(n, sizeof(*k->ack_ids))))
+        return;
+    for (size_t i = 0; i < n; i++)
+        if ((k->ack_ids[k->n] = strdup(msgs[i].ack_id)))
+            k->n++;
+}
+
+size_t tcloud_nack_all(struct tcloud *t, const char *sub, double quiet_s, double limit_s)
+{
+    size_t total = 0;
+    double end = ev_time() + limit_s, quiet = ev_time();
+    while (ev_time() < end && ev_time() - quiet < quiet_s) {
+        struct nack k = {0};
+        if (gcp_pubsub_pull_now(t->ps, sub, 100, on_pulled_nack, &k) != 0)
+            break;
+        run_until(t, &k.done, 60);
+        if (k.n) {
+            struct wait w = {0};
+            if (gcp_pubsub_modack(t->ps, sub, (const char *const *)k.ack_ids, k.n, 0, on_done,
+                                  &w) == 0)
+                run_until(t, &w.done, 60);
+            total += k.n;
+            quiet = ev_time();
+        } else {
+            svc_test_sleep(0.1);
+        }
+        for (size_t i = 0; i < k.n; i++)
+            free(k.ack_ids[i]);
+        free(k.ack_ids);
+    }
+    return total;
+}
+
 int tcloud_bucket(struct tcloud *t, const char *bucket)
 {
     struct wait w = {0};

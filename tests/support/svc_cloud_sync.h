@@ -29,6 +29,14 @@ struct tmsg {
 };
 void tmsg_cleanup(struct tmsg *m, size_t n);
 const char *tmsg_attr(const struct tmsg *m, const char *key);
+/* Publish messages with their attributes (data of len bytes, n_attrs
+ * pairs); 0 or a GCP_E* code. */
+int tcloud_publish_msgs(struct tcloud *t, const char *topic, const struct tmsg *msgs, size_t n);
+/* Pull and nack (modack 0) whatever comes, until nothing came for quiet_s
+ * or limit_s passed; returns the number of deliveries nacked. Drives a
+ * subscription's dead-letter policy (Pub/Sub forwards a message after its
+ * maxDeliveryAttempts). */
+size_t tcloud_nack_all(struct tcloud *t, const char *sub, double quiet_s, double limit_s);
 /* Pull (and ack) until want messages arrived or limit_s seconds passed;
  * returns how many were stored in out (at most cap). */
 size_t tcloud_pull(struct tcloud *t, const char *sub, size_t want, double limit_s, struct tmsg *out,
