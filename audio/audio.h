@@ -91,6 +91,49 @@ enum audio_sample {
     AUDIO_FLOAT /* WAV only */
 };
 
+/* Analysis arrays: short-time spectra of the chain's output, mixed down to
+ * mono, written as NumPy .npy ('<f4', shape (frames, bins), C order). The
+ * definitions and defaults are librosa's (docs/analysis.md). */
+enum audio_array_kind {
+    AUDIO_ARRAY_STFT = 0, /* |X|^power, n_fft/2+1 bins */
+    AUDIO_ARRAY_MEL,      /* mel filterbank x |X|^power, n_mels bins */
+    AUDIO_ARRAY_MFCC      /* DCT-II (ortho) of the dB mel power, n_mfcc bins */
+};
+#define AUDIO_ARRAYS_MAX     8
+#define AUDIO_ARRAY_NFFT_MIN 16
+#define AUDIO_ARRAY_NFFT_MAX 65536
+#define AUDIO_ARRAY_MELS_MAX 1024
+
+struct audio_array_spec {
+    enum audio_array_kind kind;
+    int n_fft;         /* even, AUDIO_ARRAY_NFFT_MIN..MAX; the window is n_fft long */
+    int hop;           /* 1..n_fft */
+    int center;        /* pad n_fft/2 samples at both ends by reflection */
+    double power;      /* stft, mel: exponent of |X| (1 magnitude, 2 power); mfcc: 2 */
+    int n_mels;        /* mel, mfcc */
+    double fmin, fmax; /* Hz; fmax 0 = rate / 2 */
+    int htk;           /* mel scale: 0 Slaney (librosa's default), 1 HTK */
+    int slaney_norm;   /* 1: filters of unit area per Hz (Slaney), 0: peak 1 */
+    int db;            /* stft, mel: in dB (mfcc: always over the mel power) */
+    double top_db;     /* dB below the track's maximum where values are clamped; 0 = none */
+    int n_mfcc;        /* mfcc: 1..n_mels */
+    const char *path;  /* the .npy file, created or truncated */
+};
+
+/* Fills *a with librosa's defaults for kind (n_fft 2048, hop 512, center,
+ * power 2, 128 Slaney mels with Slaney norm from 0 Hz to rate/2, top_db
+ * 80, 20 MFCCs); path NULL. */
+void audio_array_spec_init(struct audio_array_spec *a, enum audio_array_kind kind);
+/* "stft", "mel", "mfcc". */
+int audio_array_kind_parse(const char *name, enum audio_array_kind *out);
+const char *audio_array_kind_name(enum audio_array_kind k);
+/* 0, or AUDIO_EINVAL with the reason in why. rate 0 = not known yet
+ * (fmax is then checked only against fmin). */
+int audio_array_spec_check(const struct audio_array_spec *a, int rate, char *why, size_t n);
+/* The CLI's form "KIND[,key=value...]" (keys as in the job config) onto
+ * defaults; 0 or AUDIO_EINVAL with the reason in why. */
+int audio_array_spec_parse(const char *text, struct audio_array_spec *a, char *why, size_t n);
+
 /* What to do to one track. Zero-initialised means: keep everything, FLAC 16. */
 struct audio_spec {
     enum audio_channels channels;
@@ -112,6 +155,11 @@ struct audio_spec {
      * order), in the same pass and in chunks. NULL = none. With it, the
      * file chain's out_path may be NULL: no encoded output. */
     const char *npy_path;
+    /* Analysis arrays (docs/analysis.md) of the audio after the channel op
+     * and resampling, each written to its own .npy in the same pass. The
+     * specs and their paths are borrowed for the call. */
+    const struct audio_array_spec *arrays;
+    size_t n_arrays; /* at most AUDIO_ARRAYS_MAX */
 };
 
 struct audio_info {

@@ -108,5 +108,24 @@ int audio__npy_write(struct audio__npy *w, const float *x, size_t frames, struct
 int audio__npy_finish(struct audio__npy *w, struct audio_error *err);
 /* Frees; safe after finish or a failure (the file is left for the caller). */
 void audio__npy_close(struct audio__npy *w);
+/* Rewrites a finished .npy of `rows` rows in place, in chunks: fn turns
+ * rows of in_cols floats into rows of out_cols floats (out_cols <= in_cols,
+ * so a chunk is read before the bytes it writes over are needed); the
+ * header then says (rows, out_cols) and the file is cut to size. */
+typedef void (*audio__npy_map_fn)(void *ud, const float *in, float *out, size_t rows);
+int audio__npy_map(const char *path, int64_t rows, int in_cols, int out_cols, audio__npy_map_fn fn,
+                   void *ud, struct audio_error *err);
+
+/* analysis.c: the analysis arrays of struct audio_spec, fed the chain's
+ * output (interleaved, `channels` wide) and mixed down to mono. */
+struct audio__analysis;
+int audio__analysis_create(struct audio__analysis **out, const struct audio_array_spec *specs,
+                           size_t n, int rate, int channels, struct audio_error *err);
+int audio__analysis_add(struct audio__analysis *a, const float *buf, size_t frames,
+                        struct audio_error *err);
+/* Pads the end, writes the last frames, then the second pass (dB floor,
+ * DCT) over each file. */
+int audio__analysis_finish(struct audio__analysis *a, struct audio_error *err);
+void audio__analysis_destroy(struct audio__analysis *a);
 
 #endif

@@ -1,5 +1,5 @@
 /* chain.c: one track through decode -> channel op -> resample -> encode
- * (+ features), AUDIO__CHUNK_FRAMES at a time. Memory use is bounded by the
+ * (+ features, + analysis arrays), AUDIO__CHUNK_FRAMES at a time. Memory use is bounded by the
  * chunk buffers, soxr's filter state and the codecs' own state: it does not
  * depend on the track's length (the memory path's output buffer aside).
  * No locks besides the libsndfile open lock taken in sfio.c. */
@@ -34,6 +34,7 @@ struct chain {
     struct audio__features *feat;
     struct audio__npy npy;
     int has_npy;
+    struct audio__analysis *an;
     int64_t in_frames, out_frames;
     const struct audio__vio *vout;
 };
@@ -49,6 +50,7 @@ static void chain_cleanup(struct chain *c)
     free(c->chbuf);
     free(c->rsbuf);
     audio__features_destroy(c->feat);
+    audio__analysis_destroy(c->an);
     if (c->has_npy)
         audio__npy_close(&c->npy);
 }
@@ -164,6 +166,11 @@ static int emit(struct chain *c, const float *buf, size_t n, struct audio_error 
     c->out_frames += (int64_t)n;
     if (c->has_npy && audio__npy_write(&c->npy, buf, n, err) != 0)
         return err ? err->code : AUDIO_EIO;
+    if (c->an) {
+        int rc = audio__analysis_add(c->an, buf, n, err);
+        if (rc)
+            return rc;
+    }
     if (!c->vout)
         return 0;
     int rc = audio__sf_write(c->out, buf, n, err);
@@ -395,6 +402,9 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
         goto out;
     if (spec->features && (rc = audio__features_create(&c.feat, orate, oc, err)))
         goto out;
+    if (spec->n_arrays &&
+        (rc = audio__analysis_create(&c.an, spec->arrays, spec->n_arrays, orate, oc, err)))
+        goto out;
 
     /* The header may lie or say nothing: the decoded stream is held to the
      * same bounds as the claim. */
@@ -463,6 +473,8 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
     }
     if (c.has_npy && (rc = audio__npy_finish(&c.npy, err)) != 0)
         goto out;
+    if (c.an && (rc = audio__analysis_finish(c.an, err)) != 0)
+        goto out;
     int cerr = c.out ? sf_close(c.out) : 0;
     c.out = NULL;
     if (cerr) {
@@ -519,7 +531,7 @@ int audio_chain_run_file(const char *in_path, const char *out_path, const struct
 {
     if (res)
         memset(res, 0, sizeof(*res));
-    if (!in_path || (!out_path && !(spec && spec->npy_path)) || !spec)
+    if (!in_path || (!out_path && !(spec && (spec->npy_path || spec->n_arrays))) || !spec)
         return audio__fail(err, AUDIO_EINVAL, "missing argument");
     enum audio_format fmt = spec->format;
     if (fmt == AUDIO_FMT_AUTO && (!out_path || audio_format_from_path(out_path, &fmt) != 0))
@@ -529,7 +541,7 @@ int audio_chain_run_file(const char *in_path, const char *out_path, const struct
     int rc = audio__open_input_fd(in_path, &vin, &size, err);
     if (rc)
         return rc;
-    if (!out_path) { /* only the .npy */
+    if (!out_path) { /* only the .npy files */
         rc = chain_run(&vin, size, NULL, fmt, spec, res, err);
         close(vin.fd);
         return rc;

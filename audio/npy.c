@@ -116,6 +116,54 @@ int audio__npy_finish(struct audio__npy *w, struct audio_error *err)
     return 0;
 }
 
+int audio__npy_map(const char *path, int64_t rows, int in_cols, int out_cols, audio__npy_map_fn fn,
+                   void *ud, struct audio_error *err)
+{
+    char hdr[AUDIO__NPY_HEADER];
+    size_t in_row = (size_t)in_cols * sizeof(float), out_row = (size_t)out_cols * sizeof(float);
+    size_t chunk = NPY_BUF / in_row ? NPY_BUF / in_row : 1;
+    float *in = malloc(chunk * in_row), *out = malloc(chunk * out_row);
+    int fd = -1, rc = 0;
+    if (out_cols > in_cols || !in || !out) {
+        rc = audio__fail(err, AUDIO_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0) {
+        rc = npy_fail(err, path, errno);
+        goto out;
+    }
+    for (int64_t r = 0; r < rows; r += (int64_t)chunk) {
+        size_t n = rows - r < (int64_t)chunk ? (size_t)(rows - r) : chunk;
+        off_t rd = AUDIO__NPY_HEADER + (off_t)r * (off_t)in_row;
+        off_t wr = AUDIO__NPY_HEADER + (off_t)r * (off_t)out_row;
+        if (pread(fd, in, n * in_row, rd) != (ssize_t)(n * in_row)) {
+            rc = audio__fail(err, AUDIO_EIO, "cannot read back %s", path);
+            goto out;
+        }
+        fn(ud, in, out, n);
+        if (pwrite(fd, out, n * out_row, wr) != (ssize_t)(n * out_row)) {
+            rc = npy_fail(err, path, errno ? errno : EIO);
+            goto out;
+        }
+    }
+    if (audio__npy_header(hdr, rows, out_cols) != 0 ||
+        pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+        ftruncate(fd, AUDIO__NPY_HEADER + (off_t)rows * (off_t)out_row) != 0) {
+        rc = npy_fail(err, path, errno ? errno : EIO);
+        goto out;
+    }
+    rc = close(fd);
+    fd = -1;
+    if (rc != 0)
+        rc = npy_fail(err, path, errno);
+out:
+    if (fd >= 0)
+        close(fd);
+    free(in);
+    free(out);
+    return rc;
+}
+
 void audio__npy_close(struct audio__npy *w)
 {
     if (w->fd >= 0)

@@ -25,6 +25,10 @@ static const char process_usage[] =
     "  --vbr-quality Q       Ogg Vorbis / Opus quality 0..1\n"
     "  --bitrate KBPS        MP3 constant bitrate\n"
     "  --features F.json     write duration, peak, RMS, loudness and true peak as JSON\n"
+    "  --array KIND[,k=v...]@OUT.npy\n"
+    "                        an analysis array (stft, mel, mfcc) of the output, mono,\n"
+    "                        as .npy; keys as in the job config (docs/analysis.md),\n"
+    "                        e.g. mel,n_fft=1024,hop=256,db=true@x.logmel.npy; repeatable\n"
     "  --help                this text\n";
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
@@ -60,9 +64,31 @@ static int write_text(const char *path, const char *text)
     return ok ? 0 : -1;
 }
 
+/* The --array options, at most AUDIO_ARRAYS_MAX. */
+struct process_arrays {
+    struct audio_array_spec a[AUDIO_ARRAYS_MAX];
+    size_t n;
+};
+
+static int add_array(struct process_arrays *arrs, const char *val)
+{
+    char why[200], spec[512];
+    const char *at = strchr(val, '@');
+    if (!at || !at[1] || (size_t)(at - val) >= sizeof(spec))
+        return usage_error("bad --array '%s' (KIND[,key=value...]@OUT.npy)", val);
+    if (arrs->n == AUDIO_ARRAYS_MAX)
+        return usage_error("more than %d --array options", AUDIO_ARRAYS_MAX);
+    memcpy(spec, val, (size_t)(at - val));
+    spec[at - val] = '\0';
+    if (audio_array_spec_parse(spec, &arrs->a[arrs->n], why, sizeof(why)))
+        return usage_error("bad --array '%s': %s", val, why);
+    arrs->a[arrs->n++].path = at + 1;
+    return 0;
+}
+
 /* Applies one option with its value to spec; returns 0 or the exit code. */
 static int process_option(const char *opt, const char *val, struct audio_spec *spec,
-                          const char **features)
+                          const char **features, struct process_arrays *arrs)
 {
     long v;
     if (!strcmp(opt, "--rate")) {
@@ -104,6 +130,8 @@ static int process_option(const char *opt, const char *val, struct audio_spec *s
         spec->bitrate_kbps = (int)v;
     } else if (!strcmp(opt, "--features")) {
         *features = val;
+    } else if (!strcmp(opt, "--array")) {
+        return add_array(arrs, val);
     } else {
         return usage_error("unknown option '%s'", opt);
     }
@@ -114,7 +142,9 @@ int cli_process(int argc, char **argv)
 {
     struct audio_spec spec = {.quality = AUDIO_Q_HIGH, .vbr_quality = -1};
     const char *pos[2] = {NULL, NULL}, *features = NULL;
+    struct process_arrays arrs;
     int npos = 0;
+    memset(&arrs, 0, sizeof(arrs));
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -135,7 +165,7 @@ int cli_process(int argc, char **argv)
                 val = argv[++i];
             else
                 return usage_error("option '%s' needs a value", a);
-            int rc = process_option(opt, val, &spec, &features);
+            int rc = process_option(opt, val, &spec, &features, &arrs);
             if (rc)
                 return rc;
             continue;
@@ -149,6 +179,8 @@ int cli_process(int argc, char **argv)
     if (spec.format == AUDIO_FMT_AUTO && audio_format_from_path(pos[1], &spec.format))
         return usage_error("cannot tell the format from '%s': give --format", pos[1]);
     spec.features = features != NULL;
+    spec.arrays = arrs.a;
+    spec.n_arrays = arrs.n;
     /* A failure removes OUT: make sure OUT is not IN. */
     struct stat si, so;
     if (stat(pos[0], &si) == 0 && stat(pos[1], &so) == 0 && si.st_dev == so.st_dev &&
@@ -162,6 +194,8 @@ int cli_process(int argc, char **argv)
         fprintf(stderr, "wiggly process: %s: %s\n", pos[0],
                 err.msg[0] ? err.msg : audio_strerror(rc));
         remove(pos[1]);
+        for (size_t i = 0; i < arrs.n; i++)
+            remove(arrs.a[i].path);
         return 1;
     }
     if (features && write_text(features, res.features_json) != 0) {

@@ -1,0 +1,14 @@
+# The analysis arrays (audio/analysis.c, docs/analysis.md) against
+# torchaudio, run in float64 on the very samples wiggly analysed
+# (tests/analysis_ref.py); skipped (77) without python3-torchaudio. The
+# interpreter is Debian's python3, found as in tests/transform_sdk.cmake
+# (this file is included first; find_program caches the result).
+find_program(WIGGLY_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(WIGGLY_PYTHON3)
+  add_test(NAME analysis_ref
+    COMMAND ${WIGGLY_PYTHON3} ${PROJECT_SOURCE_DIR}/tests/analysis_ref.py $<TARGET_FILE:wiggly>
+            ${CMAKE_CURRENT_BINARY_DIR}/analysis_ref.d)
+  set_tests_properties(analysis_ref PROPERTIES
+    SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS "audio;analysis"
+    ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
+endif()
