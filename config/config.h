@@ -35,7 +35,14 @@ const char *cfg_errname(int code);
  * all: these, the features JSON and the audio). */
 #define CFG_TF_OUTPUTS_MAX 6
 
+/* Analysis arrays per job (docs/analysis.md); with the features JSON, a
+ * transform's outputs and the audio at most CFG_OUTPUTS_MAX files in all
+ * (the pipeline's SVC_PROC_MAX_OUTPUTS). */
+#define CFG_ARRAYS_MAX  7
+#define CFG_OUTPUTS_MAX 8
+
 enum cfg_events_kind { CFG_EVENTS_PUBSUB, CFG_EVENTS_FILE };
+enum cfg_array_kind { CFG_ARRAY_STFT, CFG_ARRAY_MEL, CFG_ARRAY_MFCC };
 enum cfg_channels { CFG_CH_KEEP, CFG_CH_MONO, CFG_CH_STEREO, CFG_CH_SELECT };
 
 struct cfg_job {
@@ -89,6 +96,30 @@ struct cfg_job {
         char *location; /* default: output.location */
         char *suffix;   /* default ".json" */
     } features;
+
+    /* Analysis arrays, written to location + E + suffix (docs/analysis.md).
+     * Defaults are librosa's; keys that do not apply to a kind are rejected. */
+    struct {
+        char *location; /* default: output.location */
+        struct cfg_array {
+            char *name;
+            char *suffix; /* default "." name ".npy" */
+            enum cfg_array_kind kind;
+            int n_fft;       /* even, 16..65536; default 2048 */
+            int hop;         /* 1..n_fft; default n_fft / 4 */
+            int center;      /* default 1 */
+            double power;    /* stft, mel: (0, 4], default 2 */
+            int db;          /* stft, mel: default 0 */
+            double top_db;   /* default 80; 0 = none */
+            int n_mels;      /* default 128 */
+            double fmin;     /* default 0 */
+            double fmax;     /* 0 = rate / 2 */
+            int htk;         /* mel_scale "htk" (default "slaney") */
+            int slaney_norm; /* norm "slaney" (default) or "none" */
+            int n_mfcc;      /* default 20 */
+        } arrays[CFG_ARRAYS_MAX];
+        size_t n_arrays;
+    } analysis;
 
     struct {
         int workers;              /* default: number of cores */

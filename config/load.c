@@ -86,7 +86,9 @@ static int fail(struct ctx *c, const char *path, int at_key, const char *fmt, ..
 
 static void join(char *out, const char *parent, const char *key)
 {
-    snprintf(out, PATH_MAX_LEN, "%s%s%s", parent, *parent ? "." : "", key);
+    /* Paths are short (keys and names are checked); a longer one is cut. */
+    if (snprintf(out, PATH_MAX_LEN, "%s%s%s", parent, *parent ? "." : "", key) < 0)
+        out[0] = '\0';
 }
 
 static const char *type_name(const json_t *v)
@@ -713,6 +715,176 @@ static int load_features(struct ctx *c, json_t *root)
     return get_location(c, f, "features", "location", 0, &c->job->features.location);
 }
 
+/* A transform output's or an analysis array's name: [A-Za-z0-9_-]{1,64}. */
+static int output_name_ok(const char *key)
+{
+    size_t kl = strlen(key);
+    int ok = kl >= 1 && kl <= 64;
+    for (size_t k = 0; ok && k < kl; k++)
+        ok = (key[k] >= 'a' && key[k] <= 'z') || (key[k] >= 'A' && key[k] <= 'Z') ||
+             (key[k] >= '0' && key[k] <= '9') || key[k] == '_' || key[k] == '-';
+    return ok;
+}
+
+static int get_number(struct ctx *c, json_t *obj, const char *opath, const char *key, double lo,
+                      double hi, int lo_open, double *out)
+{
+    json_t *v;
+    char p[PATH_MAX_LEN];
+    int rc = member(c, obj, opath, key, 0, JSON_REAL, "a number", &v);
+    if (rc < 0 || !v)
+        return rc;
+    join(p, opath, key);
+    double x = json_number_value(v);
+    if (!(x >= lo && x <= hi) || (lo_open && x == lo))
+        return fail(c, p, 0, "\"%s\" must be %s %g and at most %g, got %g", p,
+                    lo_open ? "above" : "at least", lo, hi, x);
+    *out = x;
+    return 0;
+}
+
+/* One entry of analysis.arrays (docs/analysis.md). */
+static int load_array(struct ctx *c, json_t *arrays, const char *name, struct cfg_array *a)
+{
+    static const char *const keys[] = {"kind",      "suffix", "n_fft",  "hop",    "win",  "center",
+                                       "power",     "db",     "top_db", "n_mels", "fmin", "fmax",
+                                       "mel_scale", "norm",   "n_mfcc", NULL};
+    /* Keys of one kind only: 'm' mel and mfcc, 'c' mfcc, 'p' stft and mel. */
+    static const struct {
+        const char *key;
+        char only;
+    } scoped[] = {{"n_mels", 'm'}, {"fmin", 'm'},   {"fmax", 'm'},  {"mel_scale", 'm'},
+                  {"norm", 'm'},   {"n_mfcc", 'c'}, {"power", 'p'}, {"db", 'p'}};
+    static const char *const kinds[] = {"stft", "mel", "mfcc", NULL};
+    static const char *const scales[] = {"slaney", "htk", NULL};
+    static const char *const norms[] = {"slaney", "none", NULL};
+    static const char *const wins[] = {"hann", NULL};
+    char p[PATH_MAX_LEN], q[PATH_MAX_LEN];
+    char *kind = NULL, *scale = NULL, *norm = NULL, *win = NULL;
+    json_t *o;
+    int rc;
+    join(p, "analysis.arrays", name);
+    if (!output_name_ok(name))
+        return fail(c, p, 1, "\"%s\": an array name must be 1 to 64 letters, digits, '_' or '-'",
+                    p);
+    if (!(a->name = strdup(name)))
+        return fail(c, p, 0, "out of memory");
+    if ((rc = get_object(c, arrays, "analysis.arrays", name, 1, &o)) < 0 ||
+        (rc = check_keys(c, o, p, keys)) < 0 || (rc = get_enum(c, o, p, "kind", kinds, &kind)) < 0)
+        return rc;
+    if (!kind)
+        return fail(c, p, 0, "missing required key \"%s.kind\" (stft, mel or mfcc)", p);
+    a->kind = !strcmp(kind, "stft")  ? CFG_ARRAY_STFT
+              : !strcmp(kind, "mel") ? CFG_ARRAY_MEL
+                                     : CFG_ARRAY_MFCC;
+    free(kind);
+    for (size_t k = 0; k < sizeof(scoped) / sizeof(scoped[0]); k++) {
+        char only = scoped[k].only;
+        int applies = only == 'm'   ? a->kind != CFG_ARRAY_STFT
+                      : only == 'c' ? a->kind == CFG_ARRAY_MFCC
+                                    : a->kind != CFG_ARRAY_MFCC;
+        join(q, p, scoped[k].key);
+        if (!applies && json_object_get(o, scoped[k].key))
+            return fail(c, q, 1, "\"%s\" does not apply to kind \"%s\"", q, kinds[a->kind]);
+    }
+    a->n_fft = 2048;
+    a->center = 1;
+    a->power = 2;
+    a->top_db = 80;
+    a->n_mels = 128;
+    a->slaney_norm = 1;
+    a->n_mfcc = 20;
+    if ((rc = get_int(c, o, p, "n_fft", 16, 65536, &a->n_fft)) < 0)
+        return rc;
+    join(q, p, "n_fft");
+    if (a->n_fft % 2)
+        return fail(c, q, 0, "\"%s\" must be even (KISS FFT's real transform), got %d", q,
+                    a->n_fft);
+    a->hop = a->n_fft / 4;
+    if ((rc = get_int(c, o, p, "hop", 1, 65536, &a->hop)) < 0)
+        return rc;
+    join(q, p, "hop");
+    if (a->hop > a->n_fft)
+        return fail(c, q, 0, "\"%s\" must be at most n_fft (%d), got %d", q, a->n_fft, a->hop);
+    if ((rc = get_enum(c, o, p, "win", wins, &win)) < 0 ||
+        (rc = get_bool(c, o, p, "center", &a->center)) < 0 ||
+        (rc = get_number(c, o, p, "power", 0, 4, 1, &a->power)) < 0 ||
+        (rc = get_bool(c, o, p, "db", &a->db)) < 0 ||
+        (rc = get_number(c, o, p, "top_db", 0, 1000, 0, &a->top_db)) < 0 ||
+        (rc = get_int(c, o, p, "n_mels", 1, 1024, &a->n_mels)) < 0 ||
+        (rc = get_number(c, o, p, "fmin", 0, 384000, 0, &a->fmin)) < 0 ||
+        (rc = get_number(c, o, p, "fmax", 0, 384000, 1, &a->fmax)) < 0 ||
+        (rc = get_enum(c, o, p, "mel_scale", scales, &scale)) < 0 ||
+        (rc = get_enum(c, o, p, "norm", norms, &norm)) < 0 ||
+        (rc = get_int(c, o, p, "n_mfcc", 1, 1024, &a->n_mfcc)) < 0) {
+        free(win);
+        free(scale);
+        free(norm);
+        return rc;
+    }
+    a->htk = scale && !strcmp(scale, "htk");
+    a->slaney_norm = !norm || !strcmp(norm, "slaney");
+    free(win);
+    free(scale);
+    free(norm);
+    join(q, p, "n_mfcc");
+    if (a->kind == CFG_ARRAY_MFCC && a->n_mfcc > a->n_mels)
+        return fail(c, q, 0, "\"%s\" must be at most n_mels (%d), got %d", q, a->n_mels, a->n_mfcc);
+    int rate = c->job->steps.rate;
+    join(q, p, "fmax");
+    if (a->fmax > 0 && rate && a->fmax > rate / 2.0)
+        return fail(c, q, 0,
+                    "\"%s\" %g Hz is above the Nyquist frequency of \"steps.rate\" %d (%g Hz)", q,
+                    a->fmax, rate, rate / 2.0);
+    double fmax = a->fmax > 0 ? a->fmax : rate / 2.0;
+    join(q, p, "fmin");
+    if (a->kind != CFG_ARRAY_STFT && (a->fmax > 0 || rate) && a->fmin >= fmax)
+        return fail(c, q, 0, "\"%s\" %g Hz must be below fmax (%g Hz)", q, a->fmin, fmax);
+    char dflt[80];
+    snprintf(dflt, sizeof(dflt), ".%s.npy", name);
+    if (!(a->suffix = strdup(dflt)))
+        return fail(c, p, 0, "out of memory");
+    if ((rc = get_suffix(c, o, p, "suffix", &a->suffix)) < 0)
+        return rc;
+    join(q, p, "suffix");
+    if (!a->suffix[0])
+        return fail(c, q, 0, "\"%s\" must not be empty", q);
+    return 0;
+}
+
+static int load_analysis(struct ctx *c, json_t *root)
+{
+    static const char *const keys[] = {"location", "arrays", NULL};
+    struct cfg_job *j = c->job;
+    json_t *an, *arrays;
+    const char *key;
+    json_t *e;
+    int rc;
+    if ((rc = get_object(c, root, "", "analysis", 0, &an)) < 0 || !an)
+        return rc;
+    if ((rc = check_keys(c, an, "analysis", keys)) < 0 ||
+        (rc = get_location(c, an, "analysis", "location", 0, &j->analysis.location)) < 0 ||
+        (rc = get_object(c, an, "analysis", "arrays", 1, &arrays)) < 0)
+        return rc;
+    if (json_object_size(arrays) < 1 || json_object_size(arrays) > CFG_ARRAYS_MAX)
+        return fail(c, "analysis.arrays", 0, "\"analysis.arrays\" must name 1 to %d arrays",
+                    CFG_ARRAYS_MAX);
+    json_object_foreach(arrays, key, e)
+    {
+        struct cfg_array *a = &j->analysis.arrays[j->analysis.n_arrays++];
+        if ((rc = load_array(c, arrays, key, a)) < 0)
+            return rc;
+        for (size_t k = 0; k + 1 < j->analysis.n_arrays; k++)
+            if (strcmp(j->analysis.arrays[k].suffix, a->suffix) == 0) {
+                char p[PATH_MAX_LEN];
+                join(p, "analysis.arrays", key);
+                return fail(c, p, 0, "\"%s\" has the same suffix as \"%s\"", p,
+                            j->analysis.arrays[k].name);
+            }
+    }
+    return 0;
+}
+
 /* An array of non-empty strings -> a NULL-terminated copy. */
 static int get_argv(struct ctx *c, json_t *v, const char *path, char ***out, size_t *n_out)
 {
@@ -815,13 +987,8 @@ static int load_transform(struct ctx *c, json_t *root)
         {
             char p[PATH_MAX_LEN];
             struct cfg_tf_output *o = &j->transform.outputs[j->transform.n_outputs];
-            size_t kl = strlen(key);
             join(p, "transform.outputs", key);
-            int ok = kl >= 1 && kl <= 64;
-            for (size_t k = 0; ok && k < kl; k++)
-                ok = (key[k] >= 'a' && key[k] <= 'z') || (key[k] >= 'A' && key[k] <= 'Z') ||
-                     (key[k] >= '0' && key[k] <= '9') || key[k] == '_' || key[k] == '-';
-            if (!ok)
+            if (!output_name_ok(key))
                 return fail(c, p, 1,
                             "\"%s\": an output name must be 1 to 64 letters, digits, '_' or '-'",
                             p);
@@ -962,15 +1129,42 @@ static int check_overlaps(struct ctx *c, json_t *root)
             strcmp(j->features.suffix, o->suffix) == 0)
             return fail(c, p, 0, "\"%s\" has the same location and suffix as \"features\"", p);
     }
+    for (size_t k = 0; k < j->analysis.n_arrays; k++) {
+        const struct cfg_array *a = &j->analysis.arrays[k];
+        const char *loc = j->analysis.location;
+        char p[PATH_MAX_LEN];
+        join(p, "analysis.arrays", a->name);
+        if (strcmp(j->input.location, loc) == 0 && strcmp(j->input.suffix, a->suffix) == 0)
+            return fail(c, p, 0, "\"%s\" has the same location and suffix as \"input\"", p);
+        if (j->output.audio && strcmp(j->output.location, loc) == 0 &&
+            strcmp(j->output.suffix, a->suffix) == 0)
+            return fail(c, p, 0, "\"%s\" has the same location and suffix as \"output\"", p);
+        if (j->features.enabled && strcmp(j->features.location, loc) == 0 &&
+            strcmp(j->features.suffix, a->suffix) == 0)
+            return fail(c, p, 0, "\"%s\" has the same location and suffix as \"features\"", p);
+        for (size_t t = 0; t < j->transform.n_outputs; t++)
+            if (strcmp(j->output.location, loc) == 0 &&
+                strcmp(j->transform.outputs[t].suffix, a->suffix) == 0)
+                return fail(c, p, 0, "\"%s\" has the same location and suffix as \"%s\"", p,
+                            j->transform.outputs[t].name);
+    }
+    size_t total = (size_t)j->features.enabled + j->analysis.n_arrays + j->transform.n_outputs +
+                   (size_t)j->output.audio;
+    if (total > CFG_OUTPUTS_MAX)
+        return fail(c, j->analysis.n_arrays ? "analysis.arrays" : "transform.outputs", 0,
+                    "too many outputs per track: %zu (features %d, analysis arrays %zu, "
+                    "transform outputs %zu, audio %d), at most %d",
+                    total, j->features.enabled, j->analysis.n_arrays, j->transform.n_outputs,
+                    j->output.audio, CFG_OUTPUTS_MAX);
     return 0;
 }
 
 static int load_root(struct ctx *c, json_t *root)
 {
     static const char *const keys[] = {
-        "job",   "project",  "events",  "input", "output", "parent", "dead_letter_topic",
-        "steps", "features", "runtime", "force", "ping",   "listen", "transform",
-        NULL};
+        "job",      "project",  "events",  "input", "output", "parent", "dead_letter_topic",
+        "steps",    "features", "runtime", "force", "ping",   "listen", "transform",
+        "analysis", NULL};
     struct cfg_job *j = c->job;
     char why[300];
     json_t *dlt;
@@ -1001,8 +1195,8 @@ static int load_root(struct ctx *c, json_t *root)
         return rc;
     j->output.audio = -1;
     if ((rc = load_steps(c, root)) < 0 || (rc = load_features(c, root)) < 0 ||
-        (rc = load_transform(c, root)) < 0 || (rc = load_runtime(c, root)) < 0 ||
-        (rc = get_bool(c, root, "", "force", &j->force)) < 0 ||
+        (rc = load_analysis(c, root)) < 0 || (rc = load_transform(c, root)) < 0 ||
+        (rc = load_runtime(c, root)) < 0 || (rc = get_bool(c, root, "", "force", &j->force)) < 0 ||
         (rc = get_bool(c, root, "", "ping", &j->ping)) < 0 ||
         (rc = get_string(c, root, "", "listen", 0, &j->listen)) < 0)
         return rc;
@@ -1010,6 +1204,8 @@ static int load_root(struct ctx *c, json_t *root)
         return fail(c, "listen", 0, "\"listen\": \"%s\" %s", j->listen, why);
 
     if (!j->features.location && !(j->features.location = xstrdup(j->output.location)))
+        return fail(c, "", 0, "out of memory");
+    if (!j->analysis.location && !(j->analysis.location = xstrdup(j->output.location)))
         return fail(c, "", 0, "out of memory");
     if ((rc = get_bool(c, json_object_get(root, "output"), "output", "audio", &j->output.audio)) <
         0)
@@ -1146,6 +1342,11 @@ void cfg_job_destroy(struct cfg_job *job)
     free(job->steps.format);
     free(job->features.location);
     free(job->features.suffix);
+    free(job->analysis.location);
+    for (size_t k = 0; k < job->analysis.n_arrays; k++) {
+        free(job->analysis.arrays[k].name);
+        free(job->analysis.arrays[k].suffix);
+    }
     free(job->runtime.temp_dir);
     free(job->listen);
     for (size_t k = 0; k < job->transform.n_command; k++)

@@ -1,8 +1,8 @@
 /* proc_audio.c: the audio chain as a processor (processor.h): one input
  * through decode -> channel op -> resample -> encode (audio/), writing the
- * encoded output and, when features are enabled, the features JSON. The
- * features file is declared first so that the audio output, uploaded last,
- * marks the track done. run() only reads the state, so any number of
+ * encoded output and, when enabled, the features JSON and the analysis
+ * arrays (.npy, docs/analysis.md). Those are declared first so that the
+ * audio output, uploaded last, marks the track done. run() only reads the state, so any number of
  * workers share it. */
 #include "service/processor.h"
 
@@ -67,9 +67,50 @@ int svc_spec_from_cfg(const struct cfg_job *cfg, struct audio_spec *spec, struct
     return 0;
 }
 
+void svc__arrays_declare(const struct cfg_job *cfg, struct svc_arrays *arrs,
+                         struct svc_output_decl *outs, size_t *n_outs)
+{
+    static const enum audio_array_kind kinds[] = {AUDIO_ARRAY_STFT, AUDIO_ARRAY_MEL,
+                                                  AUDIO_ARRAY_MFCC};
+    arrs->first = *n_outs;
+    arrs->n = cfg->analysis.n_arrays;
+    for (size_t k = 0; k < arrs->n; k++) {
+        const struct cfg_array *c = &cfg->analysis.arrays[k];
+        struct audio_array_spec *a = &arrs->a[k];
+        audio_array_spec_init(a, kinds[c->kind]);
+        a->n_fft = c->n_fft;
+        a->hop = c->hop;
+        a->center = c->center;
+        a->power = c->power;
+        a->db = c->db;
+        a->top_db = c->top_db;
+        a->n_mels = c->n_mels;
+        a->fmin = c->fmin;
+        a->fmax = c->fmax;
+        a->htk = c->htk;
+        a->slaney_norm = c->slaney_norm;
+        a->n_mfcc = c->n_mfcc;
+        outs[(*n_outs)++] = (struct svc_output_decl){.location = cfg->analysis.location,
+                                                     .suffix = c->suffix,
+                                                     .content_type = "application/octet-stream"};
+    }
+}
+
+void svc__arrays_bind(const struct svc_arrays *arrs, char *const *out_paths,
+                      struct audio_array_spec *tmp, struct audio_spec *spec)
+{
+    for (size_t k = 0; k < arrs->n; k++) {
+        tmp[k] = arrs->a[k];
+        tmp[k].path = out_paths[arrs->first + k];
+    }
+    spec->arrays = tmp;
+    spec->n_arrays = arrs->n;
+}
+
 struct proc_audio {
     struct audio_spec spec;
     int features;
+    struct svc_arrays arrays;
 };
 
 static int pa_create(const struct svc_proc_env *env, void **state, struct svc_output_decl *outs,
@@ -90,6 +131,7 @@ static int pa_create(const struct svc_proc_env *env, void **state, struct svc_ou
             .location = cfg->features.location ? cfg->features.location : cfg->output.location,
             .suffix = cfg->features.suffix ? cfg->features.suffix : ".json",
             .content_type = "application/json"};
+    svc__arrays_declare(cfg, &pa->arrays, outs, &n);
     outs[n++] = (struct svc_output_decl){.location = cfg->output.location,
                                          .suffix = cfg->output.suffix,
                                          .content_type = audio_format_mime(pa->spec.format)};
@@ -122,9 +164,11 @@ static void pa_run(const void *state, const struct svc_proc_track *t, char *cons
     struct audio_spec spec = pa->spec;
     struct audio_result res;
     struct audio_error aerr = {0};
-    const char *out = out_paths[pa->features ? 1 : 0];
+    struct audio_array_spec arrays[AUDIO_ARRAYS_MAX];
+    const char *out = out_paths[pa->arrays.first + pa->arrays.n];
     int rc;
     spec.cancel = cancel;
+    svc__arrays_bind(&pa->arrays, out_paths, arrays, &spec);
     rc = audio_chain_run_file(t->in_path, out, &spec, &res, &aerr);
     if (rc != 0) {
         r->code = svc_error_from_audio(rc, &r->reason);

@@ -15,7 +15,8 @@
  *   timeout                   RETRY transform_timeout (its child was killed)
  *   canceled                  SVC_ECANCELED (a timeout or shutdown abandoned it)
  *
- * Outputs, in upload order: the features JSON (when on), the transform's
+ * Outputs, in upload order: the features JSON (when on), the analysis
+ * arrays (docs/analysis.md, written by the same chain pass), the transform's
  * outputs in config order, the encoded audio (when on); the last is the
  * done marker. The .npy is removed after every outcome. */
 #define _GNU_SOURCE /* mkstemps */
@@ -48,6 +49,7 @@ struct proc_tf {
     struct svc_metrics *metrics;
     struct audio_spec spec;
     int features, audio;
+    struct svc_arrays arrays;
     size_t i_tf; /* index of the first transform output */
     size_t n_tf;
     const char *names[CFG_TF_OUTPUTS_MAX];
@@ -106,6 +108,7 @@ static int pt_create(const struct svc_proc_env *env, void **state, struct svc_ou
             .location = cfg->features.location ? cfg->features.location : cfg->output.location,
             .suffix = cfg->features.suffix ? cfg->features.suffix : ".json",
             .content_type = "application/json"};
+    svc__arrays_declare(cfg, &pt->arrays, outs, &n);
     pt->i_tf = n;
     pt->n_tf = cfg->transform.n_outputs;
     for (size_t k = 0; k < pt->n_tf; k++) {
@@ -211,8 +214,10 @@ static void pt_run(const void *state, const struct svc_proc_track *t, char *cons
     struct audio_spec spec = pt->spec;
     struct audio_result ar;
     struct audio_error aerr = {0};
+    struct audio_array_spec arrays[AUDIO_ARRAYS_MAX];
     char npy[4096];
     int fd, rc;
+    svc__arrays_bind(&pt->arrays, out_paths, arrays, &spec);
     snprintf(npy, sizeof(npy), "%s/wiggly-tf-XXXXXX.npy", pt->scratch);
     if ((fd = mkstemps(npy, 4)) < 0) {
         fail(r, SVC_EIO, SVC_R_NONE, SVC_R_LOCAL_IO, "cannot create a scratch file in %s: %s",

@@ -26,6 +26,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "audio/audio.h"
 #include "service/svc_error.h"
 
 struct cfg_job;
@@ -94,7 +95,20 @@ extern const struct svc_processor svc_proc_transform;
 /* Writes text to path (a processor's small outputs). 0 or -1. */
 int svc__write_text(const char *path, const char *text);
 
-struct audio_spec;
+/* The job's analysis arrays (docs/analysis.md), shared by both processors
+ * (proc_audio.c): declared as outputs after the features JSON, bound to
+ * each track's output paths in run(). */
+struct svc_arrays {
+    struct audio_array_spec a[AUDIO_ARRAYS_MAX];
+    size_t first, n; /* index of the first array among the outputs; count */
+};
+/* Fills arrs from cfg and appends one declaration per array to outs. */
+void svc__arrays_declare(const struct cfg_job *cfg, struct svc_arrays *arrs,
+                         struct svc_output_decl *outs, size_t *n_outs);
+/* spec->arrays = tmp, a copy of arrs with this track's paths. */
+void svc__arrays_bind(const struct svc_arrays *arrs, char *const *out_paths,
+                      struct audio_array_spec *tmp, struct audio_spec *spec);
+
 /* The job's steps as the audio engine's spec (proc_audio.c; tests). */
 int svc_spec_from_cfg(const struct cfg_job *cfg, struct audio_spec *spec, struct svc_error *err);
 

@@ -698,6 +698,109 @@ static void test_mutations(void **state)
     assert_true(failed > 1000);
 }
 
+/* analysis: defaults (librosa's), and every rejection at its key or value. */
+static void test_analysis(void **state)
+{
+    (void)state;
+    struct cfg_job *job =
+        load_ok(HEAD ",\n  \"steps\": {\"rate\": 16000},\n"
+                     "  \"analysis\": {\"arrays\": {\"logmel\": {\"kind\": \"mel\", "
+                     "\"n_fft\": 1024, \"hop\": 256, \"db\": true}, \"m\": {\"kind\": "
+                     "\"mfcc\", \"suffix\": \".m.npy\", \"mel_scale\": \"htk\", \"norm\": "
+                     "\"none\", \"fmax\": 8000}}}\n}");
+    assert_string_equal(job->analysis.location, "file:///out/");
+    assert_int_equal(job->analysis.n_arrays, 2);
+    const struct cfg_array *a = &job->analysis.arrays[0], *m = &job->analysis.arrays[1];
+    assert_string_equal(a->name, "logmel");
+    assert_string_equal(a->suffix, ".logmel.npy");
+    assert_int_equal(a->kind, CFG_ARRAY_MEL);
+    assert_int_equal(a->n_fft, 1024);
+    assert_int_equal(a->hop, 256);
+    assert_true(a->center && a->db && a->slaney_norm && !a->htk);
+    assert_true(a->power == 2 && a->top_db == 80 && a->fmin == 0 && a->fmax == 0);
+    assert_int_equal(a->n_mels, 128);
+    assert_int_equal(m->kind, CFG_ARRAY_MFCC);
+    assert_string_equal(m->suffix, ".m.npy");
+    assert_int_equal(m->n_fft, 2048);
+    assert_int_equal(m->hop, 512);
+    assert_int_equal(m->n_mfcc, 20);
+    assert_true(m->htk && !m->slaney_norm && m->fmax == 8000);
+    cfg_job_destroy(job);
+
+    const char *t;
+#define AN(arrays, marker, nth, want)                                                              \
+    do {                                                                                           \
+        t = HEAD ",\n  \"steps\": {\"rate\": 16000},\n  \"analysis\": {\"arrays\": " arrays        \
+                 "}\n}";                                                                           \
+        char where_[32], full_[600];                                                               \
+        struct cfg_job *job_ = NULL;                                                               \
+        struct cfg_error err_;                                                                     \
+        pos_of(t, marker, nth, where_, sizeof(where_));                                            \
+        snprintf(full_, sizeof(full_), "t.json:%s: %s", where_, want);                             \
+        assert_int_equal(cfg_load_string(t, "t.json", &job_, &err_), CFG_EINVALID);                \
+        assert_null(job_);                                                                         \
+        assert_string_equal(err_.msg, full_);                                                      \
+    } while (0)
+    AN("{\"x\": {\"kind\": \"mel\", \"n_fft\": 1000, \"hop\": 0}}", "0}}", 0,
+       "\"analysis.arrays.x.hop\" must be between 1 and 65536, got 0");
+    AN("{\"x\": {\"kind\": \"mel\", \"n_fft\": 1001}}", "1001", 0,
+       "\"analysis.arrays.x.n_fft\" must be even (KISS FFT's real transform), got 1001");
+    AN("{\"x\": {\"kind\": \"mel\", \"n_fft\": 8}}", "8}", 0,
+       "\"analysis.arrays.x.n_fft\" must be between 16 and 65536, got 8");
+    AN("{\"x\": {\"kind\": \"stft\", \"n_fft\": 512, \"hop\": 513}}", "513", 0,
+       "\"analysis.arrays.x.hop\" must be at most n_fft (512), got 513");
+    AN("{\"x\": {\"kind\": \"mel\", \"fmax\": 8000.5}}", "8000.5", 0,
+       "\"analysis.arrays.x.fmax\" 8000.5 Hz is above the Nyquist frequency of \"steps.rate\" "
+       "16000 (8000 Hz)");
+    AN("{\"x\": {\"kind\": \"mel\", \"fmin\": 9000}}", "9000", 0,
+       "\"analysis.arrays.x.fmin\" 9000 Hz must be below fmax (8000 Hz)");
+    AN("{\"x\": {\"kind\": \"mel\", \"n_mels\": 0}}", "0}}", 0,
+       "\"analysis.arrays.x.n_mels\" must be between 1 and 1024, got 0");
+    AN("{\"x\": {\"kind\": \"mfcc\", \"n_mels\": 13, \"n_mfcc\": 14}}", "14", 0,
+       "\"analysis.arrays.x.n_mfcc\" must be at most n_mels (13), got 14");
+    AN("{\"x\": {\"kind\": \"stft\", \"n_mels\": 64}}", "\"n_mels", 0,
+       "\"analysis.arrays.x.n_mels\" does not apply to kind \"stft\"");
+    AN("{\"x\": {\"kind\": \"mfcc\", \"power\": 1}}", "\"power", 0,
+       "\"analysis.arrays.x.power\" does not apply to kind \"mfcc\"");
+    AN("{\"x\": {\"kind\": \"stft\", \"power\": 0}}", "0}}", 0,
+       "\"analysis.arrays.x.power\" must be above 0 and at most 4, got 0");
+    AN("{\"x\": {\"kind\": \"cqt\"}}", "\"cqt", 0,
+       "\"analysis.arrays.x.kind\" must be one of \"stft\", \"mel\", \"mfcc\", got \"cqt\"");
+    AN("{\"x\": {\"n_fft\": 512}}", "{\"n_fft", 0,
+       "missing required key \"analysis.arrays.x.kind\" (stft, mel or mfcc)");
+    AN("{\"x\": {\"kind\": \"mel\", \"win\": \"hamming\"}}", "\"hamming", 0,
+       "\"analysis.arrays.x.win\" must be one of \"hann\", got \"hamming\"");
+    AN("{\"x\": {\"kind\": \"mel\", \"hop_length\": 5}}", "\"hop_length", 0,
+       "unknown key \"hop_length\" in \"analysis.arrays.x\"");
+    AN("{\"a\": {\"kind\": \"mel\"}, \"b\": {\"kind\": \"stft\", \"suffix\": \".a.npy\"}}",
+       "{\"kind\": \"stft", 0, "\"analysis.arrays.b\" has the same suffix as \"a\"");
+    AN("{\"a b\": {\"kind\": \"mel\"}}", "\"a b", 0,
+       "\"analysis.arrays.a b\": an array name must be 1 to 64 letters, digits, '_' or '-'");
+    AN("{}", "{}", 0, "\"analysis.arrays\" must name 1 to 7 arrays");
+    AN("{\"a\": {\"kind\": \"mel\", \"suffix\": \"\"}}", "\"\"}", 0,
+       "\"analysis.arrays.a.suffix\" must not be empty");
+    /* Eight outputs at most: features + 7 arrays + audio is nine. */
+    t = HEAD ",\n  \"features\": {\"enabled\": true},\n  \"analysis\": {\"arrays\": "
+             "{\"a\": {\"kind\": \"mel\"}, \"b\": {\"kind\": \"mel\"}, \"c\": {\"kind\": \"mel\"}, "
+             "\"d\": {\"kind\": \"mel\"}, \"e\": {\"kind\": \"mel\"}, \"f\": {\"kind\": \"mel\"}, "
+             "\"g\": {\"kind\": \"mel\"}}}\n}";
+    expect_err_at(t, "{\"a\"", 0,
+                  "too many outputs per track: 9 (features 1, analysis arrays 7, transform outputs "
+                  "0, audio 1), at most 8");
+    /* Without steps.rate, fmax is checked when the track's rate is known. */
+    job = load_ok(HEAD ",\n  \"analysis\": {\"arrays\": {\"a\": {\"kind\": \"mel\", \"fmax\": "
+                       "30000}}}\n}");
+    cfg_job_destroy(job);
+    /* An array over the audio output. */
+    t = "{\"job\": \"j\", \"events\": {\"file\": \"-\"}, \"input\": {\"location\": "
+        "\"file:///in\"},\n"
+        "\"output\": {\"location\": \"file:///out/\", \"suffix\": \".npy\"},\n"
+        "\"analysis\": {\"arrays\": {\"a\": {\"kind\": \"mel\", \"suffix\": \".npy\"}}}}";
+    expect_err_at(t, "{\"kind", 0,
+                  "\"analysis.arrays.a\" has the same location and suffix as \"output\"");
+#undef AN
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -706,7 +809,7 @@ int main(void)
         cmocka_unit_test(test_wrong_types),   cmocka_unit_test(test_missing_keys),
         cmocka_unit_test(test_bad_values),    cmocka_unit_test(test_env_substitution),
         cmocka_unit_test(test_load_file),     cmocka_unit_test(test_examples),
-        cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_mutations),     cmocka_unit_test(test_analysis),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
