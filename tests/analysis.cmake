@@ -12,3 +12,10 @@ if(WIGGLY_PYTHON3)
     SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS "audio;analysis"
     ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
 endif()
+# End to end through `wiggly run` on file:// (tests/analysis_run.sh).
+if(WIGGLY_PYTHON3)
+  add_test(NAME analysis_run
+    COMMAND ${PROJECT_SOURCE_DIR}/tests/analysis_run.sh $<TARGET_FILE:wiggly> ${WIGGLY_PYTHON3})
+  set_tests_properties(analysis_run PROPERTIES
+    SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS "integration;analysis")
+endif()
