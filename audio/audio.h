@@ -134,6 +134,67 @@ int audio_array_spec_check(const struct audio_array_spec *a, int rate, char *why
  * defaults; 0 or AUDIO_EINVAL with the reason in why. */
 int audio_array_spec_parse(const char *text, struct audio_array_spec *a, char *why, size_t n);
 
+/* Chromaprint fingerprint of the chain's output, in the features JSON
+ * (docs/analysis.md "Fingerprint"): the samples as 16-bit PCM, at the
+ * output's rate and channels, through Chromaprint's algorithm 2 (fpcalc's
+ * default), over the first `seconds` of audio. */
+struct audio_fingerprint_spec {
+    int enabled;
+    double seconds; /* audio fed to Chromaprint; 0 = fpcalc's 120 */
+};
+
+/* aubio's tempo and onset detection over the mono mixdown of the chain's
+ * output, fed hop by hop, in the features JSON (docs/analysis.md "Tempo and
+ * onsets"). Zero fields take the defaults of the aubio command line:
+ * tempo "default", buf 1024, hop 512; onset "default", buf 512, hop 256,
+ * silence -70 dB, minimum inter-onset interval 12 ms. */
+#define AUDIO_RHYTHM_BUF_MAX 65536
+struct audio_tempo_spec {
+    int enabled;
+    const char *method; /* NULL = "default" */
+    int buf, hop;       /* hop <= buf, both <= AUDIO_RHYTHM_BUF_MAX */
+};
+struct audio_onset_spec {
+    int enabled;
+    const char *method; /* NULL = "default"; one of aubio's onset methods */
+    int buf, hop;
+    double threshold;  /* peak-picking threshold; 0 = aubio's default for the method */
+    double silence_db; /* 0 = -70 */
+    double minioi_ms;  /* 0 = 12 */
+    /* Also write the onset times (seconds, '<f4', shape (n, 1)) to this
+     * .npy. NULL = only the JSON. */
+    const char *npy_path;
+};
+/* "default", "energy", "hfc", "complex", "phase", "specdiff", "kl", "mkl", "specflux". */
+int audio_onset_method_ok(const char *method);
+
+/* A log-mel spectrogram picture (PNG, 8-bit RGB) of the chain's output
+ * (docs/analysis.md "Pictures"): one row per mel band (highest at the
+ * top), one column per group of STFT frames, at most width_max columns. */
+enum audio_colormap { AUDIO_CMAP_MAGMA = 0, AUDIO_CMAP_VIRIDIS };
+#define AUDIO_PLOT_WIDTH_MAX 4096
+struct audio_plot_spec {
+    const char *path; /* the .png, created or truncated; NULL = no picture */
+    int n_fft, hop, n_mels;
+    double fmin, fmax; /* fmax 0 = rate / 2 */
+    double top_db;     /* the colour scale spans [max - top_db, max] dB */
+    int width_max;     /* 1..AUDIO_PLOT_WIDTH_MAX */
+    int axes;          /* draw time and frequency ticks with labels around the image */
+    enum audio_colormap cmap;
+};
+/* n_fft 2048, hop 512, 128 mels, 0 Hz to rate/2, top_db 80, width_max 1024,
+ * axes on, magma; path NULL. */
+void audio_plot_spec_init(struct audio_plot_spec *p);
+int audio_colormap_parse(const char *name, enum audio_colormap *out); /* magma viridis */
+/* 0, or AUDIO_EINVAL with the reason in why (rate 0 = not known yet). */
+int audio_plot_spec_check(const struct audio_plot_spec *p, int rate, char *why, size_t n);
+/* The CLI's form "key=value,..." onto defaults (keys as in the job config). */
+int audio_plot_spec_parse(const char *text, struct audio_plot_spec *p, char *why, size_t n);
+/* The picture's size for a track of `frames` STFT frames: width
+ * min(frames, width_max) plus the axes' margins, height n_mels plus the
+ * margins. */
+void audio_plot_size(const struct audio_plot_spec *p, int64_t frames, int *width, int *height);
+
 /* What to do to one track. Zero-initialised means: keep everything, FLAC 16. */
 struct audio_spec {
     enum audio_channels channels;
@@ -160,6 +221,12 @@ struct audio_spec {
      * specs and their paths are borrowed for the call. */
     const struct audio_array_spec *arrays;
     size_t n_arrays; /* at most AUDIO_ARRAYS_MAX */
+    /* Fingerprint, tempo and onsets go into the features JSON: they need
+     * features set. The picture does not. */
+    struct audio_fingerprint_spec fingerprint;
+    struct audio_tempo_spec tempo;
+    struct audio_onset_spec onsets;
+    const struct audio_plot_spec *plot; /* borrowed; NULL = none */
 };
 
 struct audio_info {

@@ -128,4 +128,61 @@ int audio__analysis_add(struct audio__analysis *a, const float *buf, size_t fram
 int audio__analysis_finish(struct audio__analysis *a, struct audio_error *err);
 void audio__analysis_destroy(struct audio__analysis *a);
 
+/* A growable string (extras.c). */
+struct audio__str {
+    char *s;
+    size_t len, cap;
+    int oom;
+};
+void audio__str_addf(struct audio__str *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* fingerprint.c: Chromaprint over the first seconds of the output. */
+struct audio__fingerprint;
+int audio__fingerprint_create(struct audio__fingerprint **out,
+                              const struct audio_fingerprint_spec *s, int rate, int channels,
+                              struct audio_error *err);
+int audio__fingerprint_add(struct audio__fingerprint *f, const float *buf, size_t frames,
+                           struct audio_error *err);
+/* Finishes and appends `"fingerprint": {...}` to b. */
+int audio__fingerprint_json(struct audio__fingerprint *f, int64_t frames, struct audio__str *b,
+                            struct audio_error *err);
+void audio__fingerprint_destroy(struct audio__fingerprint *f);
+
+/* rhythm.c: aubio tempo and onsets over the mono mixdown, hop by hop. */
+struct audio__rhythm;
+int audio__rhythm_create(struct audio__rhythm **out, const struct audio_tempo_spec *t,
+                         const struct audio_onset_spec *o, int rate, int channels,
+                         struct audio_error *err);
+int audio__rhythm_add(struct audio__rhythm *r, const float *buf, size_t frames,
+                      struct audio_error *err);
+/* Feeds the last, zero-padded hop, finishes the onsets .npy and appends
+ * `"tempo": {...}` and/or `"onsets": {...}` to b. */
+int audio__rhythm_finish(struct audio__rhythm *r, struct audio__str *b, struct audio_error *err);
+void audio__rhythm_destroy(struct audio__rhythm *r);
+
+/* plot.c: the log-mel picture; a temporary mel .npy beside the PNG, read
+ * back at the end. */
+struct audio__plot;
+int audio__plot_create(struct audio__plot **out, const struct audio_plot_spec *p, int rate,
+                       int channels, struct audio_error *err);
+int audio__plot_add(struct audio__plot *p, const float *buf, size_t frames,
+                    struct audio_error *err);
+int audio__plot_finish(struct audio__plot *p, struct audio_error *err);
+/* Removes the temporary file if it is still there. */
+void audio__plot_destroy(struct audio__plot *p);
+
+/* extras.c: the above as one set for the chain. */
+struct audio__extras;
+/* *out stays NULL when the spec asks for none of them. */
+int audio__extras_create(struct audio__extras **out, const struct audio_spec *spec, int rate,
+                         int channels, struct audio_error *err);
+int audio__extras_add(struct audio__extras *x, const float *buf, size_t frames,
+                      struct audio_error *err);
+/* Finishes everything; *json (the features JSON, an object, or NULL) is
+ * replaced by one with the extra keys. */
+int audio__extras_finish(struct audio__extras *x, int64_t frames, char **json,
+                         struct audio_error *err);
+void audio__extras_destroy(struct audio__extras *x);
+
 #endif

@@ -1,5 +1,6 @@
 /* chain.c: one track through decode -> channel op -> resample -> encode
- * (+ features, + analysis arrays), AUDIO__CHUNK_FRAMES at a time. Memory use is bounded by the
+ * (+ features, + analysis arrays, + fingerprint, tempo, onsets and picture:
+ * extras.c), AUDIO__CHUNK_FRAMES at a time. Memory use is bounded by the
  * chunk buffers, soxr's filter state and the codecs' own state: it does not
  * depend on the track's length (the memory path's output buffer aside).
  * No locks besides the libsndfile open lock taken in sfio.c. */
@@ -35,6 +36,7 @@ struct chain {
     struct audio__npy npy;
     int has_npy;
     struct audio__analysis *an;
+    struct audio__extras *ex;
     int64_t in_frames, out_frames;
     const struct audio__vio *vout;
 };
@@ -51,6 +53,7 @@ static void chain_cleanup(struct chain *c)
     free(c->rsbuf);
     audio__features_destroy(c->feat);
     audio__analysis_destroy(c->an);
+    audio__extras_destroy(c->ex);
     if (c->has_npy)
         audio__npy_close(&c->npy);
 }
@@ -168,6 +171,11 @@ static int emit(struct chain *c, const float *buf, size_t n, struct audio_error 
         return err ? err->code : AUDIO_EIO;
     if (c->an) {
         int rc = audio__analysis_add(c->an, buf, n, err);
+        if (rc)
+            return rc;
+    }
+    if (c->ex) {
+        int rc = audio__extras_add(c->ex, buf, n, err);
         if (rc)
             return rc;
     }
@@ -405,6 +413,8 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
     if (spec->n_arrays &&
         (rc = audio__analysis_create(&c.an, spec->arrays, spec->n_arrays, orate, oc, err)))
         goto out;
+    if ((rc = audio__extras_create(&c.ex, spec, orate, oc, err)))
+        goto out;
 
     /* The header may lie or say nothing: the decoded stream is held to the
      * same bounds as the claim. */
@@ -496,6 +506,9 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
             goto out;
         }
     }
+    if (c.ex &&
+        (rc = audio__extras_finish(c.ex, c.out_frames, res ? &res->features_json : NULL, err)))
+        goto out;
 out:
     chain_cleanup(&c);
     return rc;
@@ -531,7 +544,8 @@ int audio_chain_run_file(const char *in_path, const char *out_path, const struct
 {
     if (res)
         memset(res, 0, sizeof(*res));
-    if (!in_path || (!out_path && !(spec && (spec->npy_path || spec->n_arrays))) || !spec)
+    if (!in_path || (!out_path && !(spec && (spec->npy_path || spec->n_arrays || spec->plot))) ||
+        !spec)
         return audio__fail(err, AUDIO_EINVAL, "missing argument");
     enum audio_format fmt = spec->format;
     if (fmt == AUDIO_FMT_AUTO && (!out_path || audio_format_from_path(out_path, &fmt) != 0))

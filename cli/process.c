@@ -12,10 +12,11 @@
 #include "cli/cli.h"
 
 static const char process_usage[] =
-    "usage: wiggly process IN OUT [options]\n"
+    "usage: wiggly process IN [OUT] [options]\n"
     "\n"
     "Decode IN (format detected from its bytes), apply a channel op, resample\n"
-    "and encode to OUT, streaming in chunks.\n"
+    "and encode to OUT, streaming in chunks. OUT may be left out when another\n"
+    "output (--features, --array, --plot) is asked for.\n"
     "\n"
     "  --rate R              output sample rate in Hz (default: keep)\n"
     "  --channels C          mono | stereo | keep | N (N = 0-based channel to select)\n"
@@ -29,6 +30,15 @@ static const char process_usage[] =
     "                        an analysis array (stft, mel, mfcc) of the output, mono,\n"
     "                        as .npy; keys as in the job config (docs/analysis.md),\n"
     "                        e.g. mel,n_fft=1024,hop=256,db=true@x.logmel.npy; repeatable\n"
+    "  --fingerprint[=SECS]  Chromaprint fingerprint of the first SECS (default 120)\n"
+    "                        into the features JSON (needs --features)\n"
+    "  --tempo[=METHOD[,buf=N,hop=N]]\n"
+    "                        aubio tempo (BPM) into the features JSON\n"
+    "  --onsets[=METHOD[,buf=N,hop=N,threshold=X,silence=DB,minioi_ms=MS]][@OUT.npy]\n"
+    "                        aubio onset times into the features JSON, and a .npy\n"
+    "  --plot [k=v,...@]OUT.png\n"
+    "                        log-mel spectrogram picture; keys n_fft, hop, n_mels, fmin,\n"
+    "                        fmax, top_db, width_max, axes, colormap (magma, viridis)\n"
     "  --help                this text\n";
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
@@ -86,12 +96,95 @@ static int add_array(struct process_arrays *arrs, const char *val)
     return 0;
 }
 
+/* --tempo and --onsets: METHOD[,key=value...]; method and keys copied into
+ * buf, which must outlive the run. */
+static int rhythm_option(const char *opt, const char *val, char *buf, size_t cap, int onsets,
+                         struct audio_spec *spec)
+{
+    struct audio_tempo_spec *t = &spec->tempo;
+    struct audio_onset_spec *o = &spec->onsets;
+    char *save = NULL;
+    if (strlen(val) >= cap)
+        return usage_error("%s too long", opt);
+    snprintf(buf, cap, "%s", val);
+    char *at = onsets ? strchr(buf, '@') : NULL;
+    if (at) {
+        *at = '\0';
+        o->npy_path = at + 1;
+        if (!at[1])
+            return usage_error("bad %s '%s': empty path after '@'", opt, val);
+    }
+    *(onsets ? &o->enabled : &t->enabled) = 1;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '='), *end;
+        if (!eq) {
+            if (!audio_onset_method_ok(tok))
+                return usage_error("bad %s method '%s'", opt, tok);
+            *(onsets ? &o->method : &t->method) = tok;
+            continue;
+        }
+        *eq = '\0';
+        double d = strtod(eq + 1, &end);
+        int ok = end != eq + 1 && !*end;
+        if (ok && !strcmp(tok, "buf") && d >= 2 && d <= AUDIO_RHYTHM_BUF_MAX)
+            *(onsets ? &o->buf : &t->buf) = (int)d;
+        else if (ok && !strcmp(tok, "hop") && d >= 1 && d <= AUDIO_RHYTHM_BUF_MAX)
+            *(onsets ? &o->hop : &t->hop) = (int)d;
+        else if (ok && onsets && !strcmp(tok, "threshold") && d > 0)
+            o->threshold = d;
+        else if (ok && onsets && !strcmp(tok, "silence") && d < 0)
+            o->silence_db = d;
+        else if (ok && onsets && !strcmp(tok, "minioi_ms") && d > 0)
+            o->minioi_ms = d;
+        else
+            return usage_error("bad %s key or value '%s=%s'", opt, tok, eq + 1);
+    }
+    return 0;
+}
+
+/* The buffers the options' strings point into. */
+struct process_text {
+    char tempo[256], onsets[1024];
+    struct audio_plot_spec plot;
+};
+
+static int plot_option(const char *val, struct audio_spec *spec, struct process_text *tx)
+{
+    char why[200], keys[512] = "";
+    const char *at = strchr(val, '@'), *path = at ? at + 1 : val;
+    if (at && (size_t)(at - val) >= sizeof(keys))
+        return usage_error("bad --plot '%s'", val);
+    if (at)
+        snprintf(keys, sizeof(keys), "%.*s", (int)(at - val), val);
+    if (!*path)
+        return usage_error("bad --plot '%s': no path", val);
+    if (audio_plot_spec_parse(keys, &tx->plot, why, sizeof(why)))
+        return usage_error("bad --plot '%s': %s", val, why);
+    tx->plot.path = path;
+    spec->plot = &tx->plot;
+    return 0;
+}
+
 /* Applies one option with its value to spec; returns 0 or the exit code. */
 static int process_option(const char *opt, const char *val, struct audio_spec *spec,
-                          const char **features, struct process_arrays *arrs)
+                          const char **features, struct process_arrays *arrs,
+                          struct process_text *tx)
 {
     long v;
-    if (!strcmp(opt, "--rate")) {
+    if (!strcmp(opt, "--fingerprint")) {
+        char *end;
+        double d = *val ? strtod(val, &end) : 0;
+        if (*val && (end == val || *end || !(d > 0 && d <= 86400)))
+            return usage_error("bad --fingerprint '%s' (seconds, 0 to 86400)", val);
+        spec->fingerprint.enabled = 1;
+        spec->fingerprint.seconds = d;
+    } else if (!strcmp(opt, "--tempo")) {
+        return rhythm_option(opt, val, tx->tempo, sizeof(tx->tempo), 0, spec);
+    } else if (!strcmp(opt, "--onsets")) {
+        return rhythm_option(opt, val, tx->onsets, sizeof(tx->onsets), 1, spec);
+    } else if (!strcmp(opt, "--plot")) {
+        return plot_option(val, spec, tx);
+    } else if (!strcmp(opt, "--rate")) {
         if (parse_long(val, 1, 768000, &v))
             return usage_error("bad --rate '%s'", val);
         spec->rate = (int)v;
@@ -143,6 +236,7 @@ int cli_process(int argc, char **argv)
     struct audio_spec spec = {.quality = AUDIO_Q_HIGH, .vbr_quality = -1};
     const char *pos[2] = {NULL, NULL}, *features = NULL;
     struct process_arrays arrs;
+    static struct process_text tx; /* big; the options' strings point into it */
     int npos = 0;
     memset(&arrs, 0, sizeof(arrs));
     for (int i = 1; i < argc; i++) {
@@ -159,13 +253,17 @@ int cli_process(int argc, char **argv)
                 return usage_error("unknown option '%s'", a);
             memcpy(opt, a, len);
             opt[len] = 0;
+            int flag = !strcmp(opt, "--fingerprint") || !strcmp(opt, "--tempo") ||
+                       !strcmp(opt, "--onsets");
             if (eq)
                 val = eq + 1;
+            else if (flag)
+                val = "";
             else if (i + 1 < argc)
                 val = argv[++i];
             else
                 return usage_error("option '%s' needs a value", a);
-            int rc = process_option(opt, val, &spec, &features, &arrs);
+            int rc = process_option(opt, val, &spec, &features, &arrs, &tx);
             if (rc)
                 return rc;
             continue;
@@ -174,16 +272,18 @@ int cli_process(int argc, char **argv)
             return usage_error("unexpected argument '%s'", a);
         pos[npos++] = a;
     }
-    if (npos != 2)
+    if (npos == 0 || (npos == 1 && !features && !arrs.n && !spec.plot))
         return usage_error("needs IN and OUT");
-    if (spec.format == AUDIO_FMT_AUTO && audio_format_from_path(pos[1], &spec.format))
+    if ((spec.fingerprint.enabled || spec.tempo.enabled || spec.onsets.enabled) && !features)
+        return usage_error("--fingerprint, --tempo and --onsets write into --features");
+    if (pos[1] && spec.format == AUDIO_FMT_AUTO && audio_format_from_path(pos[1], &spec.format))
         return usage_error("cannot tell the format from '%s': give --format", pos[1]);
     spec.features = features != NULL;
     spec.arrays = arrs.a;
     spec.n_arrays = arrs.n;
     /* A failure removes OUT: make sure OUT is not IN. */
     struct stat si, so;
-    if (stat(pos[0], &si) == 0 && stat(pos[1], &so) == 0 && si.st_dev == so.st_dev &&
+    if (pos[1] && stat(pos[0], &si) == 0 && stat(pos[1], &so) == 0 && si.st_dev == so.st_dev &&
         si.st_ino == so.st_ino)
         return usage_error("IN and OUT are the same file");
 
@@ -193,9 +293,14 @@ int cli_process(int argc, char **argv)
     if (rc) {
         fprintf(stderr, "wiggly process: %s: %s\n", pos[0],
                 err.msg[0] ? err.msg : audio_strerror(rc));
-        remove(pos[1]);
+        if (pos[1])
+            remove(pos[1]);
         for (size_t i = 0; i < arrs.n; i++)
             remove(arrs.a[i].path);
+        if (spec.plot)
+            remove(spec.plot->path);
+        if (spec.onsets.npy_path)
+            remove(spec.onsets.npy_path);
         return 1;
     }
     if (features && write_text(features, res.features_json) != 0) {
@@ -204,8 +309,9 @@ int cli_process(int argc, char **argv)
         return 1;
     }
     printf("%s: %d Hz %d ch %.3f s -> %s: %d Hz %d ch %.3f s (%s)\n", pos[0], res.in.rate,
-           res.in.channels, (double)res.in.frames / res.in.rate, pos[1], res.out.rate,
-           res.out.channels, res.seconds, audio_format_name(res.out.format));
+           res.in.channels, (double)res.in.frames / res.in.rate, pos[1] ? pos[1] : "-",
+           res.out.rate, res.out.channels, res.seconds,
+           pos[1] ? audio_format_name(res.out.format) : "no audio");
     audio_result_cleanup(&res);
     return 0;
 }

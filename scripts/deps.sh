@@ -8,19 +8,24 @@
 set -euo pipefail
 
 runtime=(libsndfile1 libsoxr0 libev4 libjansson4 libcurl4 libmicrohttpd12
-         libebur128-1 libkissfft-float131 libssl3 ca-certificates)
+         libebur128-1 libkissfft-float131 libchromaprint1 libaubio5 libpng16-16
+         libssl3 ca-certificates)
 build=(build-essential cmake pkg-config git
        libsndfile1-dev libsoxr-dev libev-dev libjansson-dev libcurl4-openssl-dev
-       libmicrohttpd-dev libebur128-dev libkissfft-dev libssl-dev libcmocka-dev)
+       libmicrohttpd-dev libebur128-dev libkissfft-dev libchromaprint-dev libaubio-dev
+       libpng-dev libssl-dev libcmocka-dev)
 # Tests: a JRE for the official Pub/Sub emulator, clang + its runtime for
 # the fuzzers and sanitizers, and curl for the shell-level checks; Python with
 # NumPy for the transform SDK and its examples, and PyTorch (CPU) for the
 # torch example (docs/transforms.md), and torchaudio as the reference of the
 # analysis arrays (tests/analysis_ref.py); prometheus for promtool, which checks
 # that every PromQL expression of the alert rules and the dashboard parses
-# (tests/deploy/validate-observability.sh).
+# (tests/deploy/validate-observability.sh); fpcalc and the aubio command line
+# as the references of the fingerprint and of tempo and onsets, pngcheck for
+# the spectrogram pictures (tests/analysis2_ref.py).
 test=(openjdk-17-jre-headless clang libclang-rt-14-dev curl python3
-      python3-numpy python3-torch python3-torchaudio prometheus)
+      python3-numpy python3-torch python3-torchaudio prometheus
+      libchromaprint-tools aubio-tools pngcheck)
 
 mode=${1:-all}
 case "$mode" in
