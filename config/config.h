@@ -95,6 +95,18 @@ struct cfg_job {
         int enabled;
         char *location; /* default: output.location */
         char *suffix;   /* default ".json" */
+        /* Into the JSON (docs/analysis.md); each needs enabled. */
+        struct {
+            int enabled;
+            double seconds; /* 0 = 120 (fpcalc's) */
+        } fingerprint;
+        struct cfg_rhythm {
+            int enabled;
+            char *method;                         /* NULL = "default" */
+            int buf, hop;                         /* 0 = aubio command line's defaults */
+            double threshold, silence, minioi_ms; /* onsets only; 0 = default */
+            char *suffix; /* onsets only: the .npy at features.location; NULL = none */
+        } tempo, onsets;
     } features;
 
     /* Analysis arrays, written to location + E + suffix (docs/analysis.md).
@@ -119,6 +131,14 @@ struct cfg_job {
             int n_mfcc;      /* default 20 */
         } arrays[CFG_ARRAYS_MAX];
         size_t n_arrays;
+        /* The log-mel picture, at location + E + suffix. */
+        struct cfg_plot {
+            int enabled;
+            char *suffix; /* default ".png" */
+            int n_fft, hop, n_mels, width_max, axes;
+            double fmin, fmax, top_db;
+            char *colormap; /* magma (default), viridis */
+        } plot;
     } analysis;
 
     struct {

@@ -701,18 +701,99 @@ static int load_steps(struct ctx *c, json_t *root)
     return 0;
 }
 
+static int get_number(struct ctx *c, json_t *obj, const char *opath, const char *key, double lo,
+                      double hi, int lo_open, double *out);
+
+/* features.KEY: true, false or an object of options; *o = NULL unless an
+ * object. Sets *enabled. */
+static int get_switch(struct ctx *c, json_t *obj, const char *key, int *enabled, json_t **o)
+{
+    char p[PATH_MAX_LEN];
+    json_t *v = json_object_get(obj, key);
+    join(p, "features", key);
+    *o = NULL;
+    if (!v)
+        return 0;
+    if (json_is_boolean(v)) {
+        *enabled = json_is_true(v);
+        return 0;
+    }
+    if (!json_is_object(v))
+        return fail(c, p, 0, "\"%s\" must be true, false or an object, not %s", p, type_name(v));
+    *enabled = 1;
+    *o = v;
+    return 0;
+}
+
+/* features.tempo or features.onsets (docs/analysis.md "Tempo and onsets"). */
+static int load_rhythm(struct ctx *c, json_t *f, const char *key, struct cfg_rhythm *r)
+{
+    static const char *const tkeys[] = {"method", "buf", "hop", NULL};
+    static const char *const okeys[] = {"method",  "buf",       "hop",    "threshold",
+                                        "silence", "minioi_ms", "suffix", NULL};
+    static const char *const methods[] = {"default",  "energy", "hfc", "complex",  "phase",
+                                          "specdiff", "kl",     "mkl", "specflux", NULL};
+    int onsets = !strcmp(key, "onsets"), rc;
+    char p[PATH_MAX_LEN], q[PATH_MAX_LEN];
+    json_t *o;
+    join(p, "features", key);
+    if ((rc = get_switch(c, f, key, &r->enabled, &o)) < 0 || !o)
+        return rc;
+    if ((rc = check_keys(c, o, p, onsets ? okeys : tkeys)) < 0 ||
+        (rc = get_enum(c, o, p, "method", methods, &r->method)) < 0 ||
+        (rc = get_int(c, o, p, "buf", 2, 65536, &r->buf)) < 0 ||
+        (rc = get_int(c, o, p, "hop", 1, 65536, &r->hop)) < 0)
+        return rc;
+    int buf = r->buf ? r->buf : onsets ? 512 : 1024, hop = r->hop ? r->hop : onsets ? 256 : 512;
+    join(q, p, "hop");
+    if (hop > buf)
+        return fail(c, q, 0, "\"%s\" must be at most buf (%d), got %d", q, buf, hop);
+    if (!onsets)
+        return 0;
+    if ((rc = get_number(c, o, p, "threshold", 0, 100, 1, &r->threshold)) < 0 ||
+        (rc = get_number(c, o, p, "silence", -200, 0, 1, &r->silence)) < 0 ||
+        (rc = get_number(c, o, p, "minioi_ms", 0, 10000, 1, &r->minioi_ms)) < 0 ||
+        (rc = get_suffix(c, o, p, "suffix", &r->suffix)) < 0)
+        return rc;
+    join(q, p, "suffix");
+    if (r->suffix && !r->suffix[0])
+        return fail(c, q, 0, "\"%s\" must not be empty", q);
+    return 0;
+}
+
 static int load_features(struct ctx *c, json_t *root)
 {
-    static const char *const keys[] = {"enabled", "location", "suffix", NULL};
-    json_t *f;
+    static const char *const keys[] = {"enabled", "location", "suffix", "fingerprint",
+                                       "tempo",   "onsets",   NULL};
+    static const char *const fkeys[] = {"seconds", NULL};
+    struct cfg_job *j = c->job;
+    json_t *f, *fo;
     int rc;
     if ((rc = get_object(c, root, "", "features", 0, &f)) < 0 || !f)
         return rc;
     if ((rc = check_keys(c, f, "features", keys)) < 0 ||
-        (rc = get_bool(c, f, "features", "enabled", &c->job->features.enabled)) < 0 ||
-        (rc = get_suffix(c, f, "features", "suffix", &c->job->features.suffix)) < 0)
+        (rc = get_bool(c, f, "features", "enabled", &j->features.enabled)) < 0 ||
+        (rc = get_suffix(c, f, "features", "suffix", &j->features.suffix)) < 0 ||
+        (rc = get_switch(c, f, "fingerprint", &j->features.fingerprint.enabled, &fo)) < 0 ||
+        (fo && ((rc = check_keys(c, fo, "features.fingerprint", fkeys)) < 0 ||
+                (rc = get_number(c, fo, "features.fingerprint", "seconds", 0, 86400, 1,
+                                 &j->features.fingerprint.seconds)) < 0)) ||
+        (rc = load_rhythm(c, f, "tempo", &j->features.tempo)) < 0 ||
+        (rc = load_rhythm(c, f, "onsets", &j->features.onsets)) < 0)
         return rc;
-    return get_location(c, f, "features", "location", 0, &c->job->features.location);
+    static const char *const extra[] = {"fingerprint", "tempo", "onsets"};
+    int on[] = {j->features.fingerprint.enabled, j->features.tempo.enabled,
+                j->features.onsets.enabled};
+    for (int k = 0; k < 3; k++)
+        if (on[k] && !j->features.enabled) {
+            char p[PATH_MAX_LEN];
+            join(p, "features", extra[k]);
+            return fail(c, p, 0,
+                        "\"%s\" goes into the features JSON: it needs "
+                        "\"features.enabled\": true",
+                        p);
+        }
+    return get_location(c, f, "features", "location", 0, &j->features.location);
 }
 
 /* A transform output's or an analysis array's name: [A-Za-z0-9_-]{1,64}. */
@@ -852,9 +933,69 @@ static int load_array(struct ctx *c, json_t *arrays, const char *name, struct cf
     return 0;
 }
 
+/* analysis.plot (docs/analysis.md "Pictures"). */
+static int load_plot(struct ctx *c, json_t *an)
+{
+    static const char *const keys[] = {"suffix", "n_fft",     "hop",  "n_mels",   "fmin", "fmax",
+                                       "top_db", "width_max", "axes", "colormap", NULL};
+    static const char *const cmaps[] = {"magma", "viridis", NULL};
+    struct cfg_plot *pl = &c->job->analysis.plot;
+    const char *p = "analysis.plot";
+    char q[PATH_MAX_LEN];
+    json_t *o;
+    int rc;
+    if ((rc = get_object(c, an, "analysis", "plot", 0, &o)) < 0 || !o)
+        return rc;
+    pl->enabled = 1;
+    pl->n_fft = 2048;
+    pl->n_mels = 128;
+    pl->width_max = 1024;
+    pl->axes = 1;
+    pl->top_db = 80;
+    if ((rc = check_keys(c, o, p, keys)) < 0 ||
+        (rc = get_int(c, o, p, "n_fft", 16, 65536, &pl->n_fft)) < 0)
+        return rc;
+    join(q, p, "n_fft");
+    if (pl->n_fft % 2)
+        return fail(c, q, 0, "\"%s\" must be even (KISS FFT's real transform), got %d", q,
+                    pl->n_fft);
+    pl->hop = pl->n_fft / 4;
+    if ((rc = get_int(c, o, p, "hop", 1, 65536, &pl->hop)) < 0)
+        return rc;
+    join(q, p, "hop");
+    if (pl->hop > pl->n_fft)
+        return fail(c, q, 0, "\"%s\" must be at most n_fft (%d), got %d", q, pl->n_fft, pl->hop);
+    if ((rc = get_int(c, o, p, "n_mels", 1, 1024, &pl->n_mels)) < 0 ||
+        (rc = get_int(c, o, p, "width_max", 1, 4096, &pl->width_max)) < 0 ||
+        (rc = get_bool(c, o, p, "axes", &pl->axes)) < 0 ||
+        (rc = get_number(c, o, p, "fmin", 0, 384000, 0, &pl->fmin)) < 0 ||
+        (rc = get_number(c, o, p, "fmax", 0, 384000, 1, &pl->fmax)) < 0 ||
+        (rc = get_number(c, o, p, "top_db", 0, 1000, 1, &pl->top_db)) < 0 ||
+        (rc = get_enum(c, o, p, "colormap", cmaps, &pl->colormap)) < 0)
+        return rc;
+    int rate = c->job->steps.rate;
+    join(q, p, "fmax");
+    if (pl->fmax > 0 && rate && pl->fmax > rate / 2.0)
+        return fail(c, q, 0,
+                    "\"%s\" %g Hz is above the Nyquist frequency of \"steps.rate\" %d (%g Hz)", q,
+                    pl->fmax, rate, rate / 2.0);
+    double fmax = pl->fmax > 0 ? pl->fmax : rate / 2.0;
+    join(q, p, "fmin");
+    if ((pl->fmax > 0 || rate) && pl->fmin >= fmax)
+        return fail(c, q, 0, "\"%s\" %g Hz must be below fmax (%g Hz)", q, pl->fmin, fmax);
+    if (!(pl->suffix = strdup(".png")))
+        return fail(c, p, 0, "out of memory");
+    if ((rc = get_suffix(c, o, p, "suffix", &pl->suffix)) < 0)
+        return rc;
+    join(q, p, "suffix");
+    if (!pl->suffix[0])
+        return fail(c, q, 0, "\"%s\" must not be empty", q);
+    return 0;
+}
+
 static int load_analysis(struct ctx *c, json_t *root)
 {
-    static const char *const keys[] = {"location", "arrays", NULL};
+    static const char *const keys[] = {"location", "arrays", "plot", NULL};
     struct cfg_job *j = c->job;
     json_t *an, *arrays;
     const char *key;
@@ -864,7 +1005,9 @@ static int load_analysis(struct ctx *c, json_t *root)
         return rc;
     if ((rc = check_keys(c, an, "analysis", keys)) < 0 ||
         (rc = get_location(c, an, "analysis", "location", 0, &j->analysis.location)) < 0 ||
-        (rc = get_object(c, an, "analysis", "arrays", 1, &arrays)) < 0)
+        (rc = load_plot(c, an)) < 0 ||
+        (rc = get_object(c, an, "analysis", "arrays", !j->analysis.plot.enabled, &arrays)) < 0 ||
+        !arrays)
         return rc;
     if (json_object_size(arrays) < 1 || json_object_size(arrays) > CFG_ARRAYS_MAX)
         return fail(c, "analysis.arrays", 0, "\"analysis.arrays\" must name 1 to %d arrays",
@@ -1148,14 +1291,48 @@ static int check_overlaps(struct ctx *c, json_t *root)
                 return fail(c, p, 0, "\"%s\" has the same location and suffix as \"%s\"", p,
                             j->transform.outputs[t].name);
     }
-    size_t total = (size_t)j->features.enabled + j->analysis.n_arrays + j->transform.n_outputs +
+    /* The onsets .npy and the picture against every other file. */
+    const char *xl[2] = {j->features.location, j->analysis.location};
+    const char *xs[2] = {j->features.onsets.suffix,
+                         j->analysis.plot.enabled ? j->analysis.plot.suffix : NULL};
+    const char *xp[2] = {"features.onsets.suffix", "analysis.plot.suffix"};
+    for (int k = 0; k < 2; k++) {
+        if (!xs[k])
+            continue;
+        const char *other = NULL;
+        if (strcmp(j->input.location, xl[k]) == 0 && strcmp(j->input.suffix, xs[k]) == 0)
+            other = "input";
+        else if (j->output.audio && strcmp(j->output.location, xl[k]) == 0 &&
+                 strcmp(j->output.suffix, xs[k]) == 0)
+            other = "output";
+        else if (j->features.enabled && strcmp(j->features.location, xl[k]) == 0 &&
+                 strcmp(j->features.suffix, xs[k]) == 0)
+            other = "features";
+        else if (k == 1 && xs[0] && strcmp(xl[0], xl[1]) == 0 && strcmp(xs[0], xs[1]) == 0)
+            other = "features.onsets";
+        for (size_t a = 0; !other && a < j->analysis.n_arrays; a++)
+            if (strcmp(j->analysis.location, xl[k]) == 0 &&
+                strcmp(j->analysis.arrays[a].suffix, xs[k]) == 0)
+                other = j->analysis.arrays[a].name;
+        for (size_t t = 0; !other && t < j->transform.n_outputs; t++)
+            if (strcmp(j->output.location, xl[k]) == 0 &&
+                strcmp(j->transform.outputs[t].suffix, xs[k]) == 0)
+                other = j->transform.outputs[t].name;
+        if (other)
+            return fail(c, xp[k], 0, "\"%s\" has the same location and suffix as \"%s\"", xp[k],
+                        other);
+    }
+    int onsets = j->features.onsets.enabled && j->features.onsets.suffix != NULL;
+    size_t total = (size_t)j->features.enabled + j->analysis.n_arrays + (size_t)onsets +
+                   (size_t)j->analysis.plot.enabled + j->transform.n_outputs +
                    (size_t)j->output.audio;
     if (total > CFG_OUTPUTS_MAX)
         return fail(c, j->analysis.n_arrays ? "analysis.arrays" : "transform.outputs", 0,
-                    "too many outputs per track: %zu (features %d, analysis arrays %zu, "
-                    "transform outputs %zu, audio %d), at most %d",
-                    total, j->features.enabled, j->analysis.n_arrays, j->transform.n_outputs,
-                    j->output.audio, CFG_OUTPUTS_MAX);
+                    "too many outputs per track: %zu (features %d, analysis arrays %zu, onsets %d, "
+                    "plot %d, transform outputs %zu, audio %d), at most %d",
+                    total, j->features.enabled, j->analysis.n_arrays, onsets,
+                    j->analysis.plot.enabled, j->transform.n_outputs, j->output.audio,
+                    CFG_OUTPUTS_MAX);
     return 0;
 }
 
@@ -1343,6 +1520,11 @@ void cfg_job_destroy(struct cfg_job *job)
     free(job->features.location);
     free(job->features.suffix);
     free(job->analysis.location);
+    free(job->analysis.plot.suffix);
+    free(job->analysis.plot.colormap);
+    free(job->features.tempo.method);
+    free(job->features.onsets.method);
+    free(job->features.onsets.suffix);
     for (size_t k = 0; k < job->analysis.n_arrays; k++) {
         free(job->analysis.arrays[k].name);
         free(job->analysis.arrays[k].suffix);

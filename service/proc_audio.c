@@ -64,6 +64,12 @@ int svc_spec_from_cfg(const struct cfg_job *cfg, struct audio_spec *spec, struct
     spec->max_input_bytes = cfg->runtime.max_input_bytes;
     spec->max_seconds = cfg->runtime.max_duration_s;
     spec->features = cfg->features.enabled;
+    spec->fingerprint.enabled = cfg->features.fingerprint.enabled;
+    spec->fingerprint.seconds = cfg->features.fingerprint.seconds;
+    const struct cfg_rhythm *t = &cfg->features.tempo, *o = &cfg->features.onsets;
+    spec->tempo = (struct audio_tempo_spec){t->enabled, t->method, t->buf, t->hop};
+    spec->onsets = (struct audio_onset_spec){o->enabled,   o->method,  o->buf,       o->hop,
+                                             o->threshold, o->silence, o->minioi_ms, NULL};
     return 0;
 }
 
@@ -94,17 +100,47 @@ void svc__arrays_declare(const struct cfg_job *cfg, struct svc_arrays *arrs,
                                                      .suffix = c->suffix,
                                                      .content_type = "application/octet-stream"};
     }
+    arrs->onsets_npy = cfg->features.onsets.enabled && cfg->features.onsets.suffix;
+    if (arrs->onsets_npy)
+        outs[(*n_outs)++] = (struct svc_output_decl){.location = cfg->features.location,
+                                                     .suffix = cfg->features.onsets.suffix,
+                                                     .content_type = "application/octet-stream"};
+    const struct cfg_plot *pl = &cfg->analysis.plot;
+    arrs->has_plot = pl->enabled;
+    if (pl->enabled) {
+        struct audio_plot_spec *p = &arrs->plot;
+        audio_plot_spec_init(p);
+        p->n_fft = pl->n_fft;
+        p->hop = pl->hop;
+        p->n_mels = pl->n_mels;
+        p->fmin = pl->fmin;
+        p->fmax = pl->fmax;
+        p->top_db = pl->top_db;
+        p->width_max = pl->width_max;
+        p->axes = pl->axes;
+        if (pl->colormap)
+            audio_colormap_parse(pl->colormap, &p->cmap);
+        outs[(*n_outs)++] = (struct svc_output_decl){
+            .location = cfg->analysis.location, .suffix = pl->suffix, .content_type = "image/png"};
+    }
+    arrs->n_out = *n_outs - arrs->first;
 }
 
-void svc__arrays_bind(const struct svc_arrays *arrs, char *const *out_paths,
-                      struct audio_array_spec *tmp, struct audio_spec *spec)
+void svc__arrays_bind(const struct svc_arrays *arrs, char *const *out_paths, struct svc_arrays *tmp,
+                      struct audio_spec *spec)
 {
-    for (size_t k = 0; k < arrs->n; k++) {
-        tmp[k] = arrs->a[k];
-        tmp[k].path = out_paths[arrs->first + k];
-    }
-    spec->arrays = tmp;
+    size_t i = arrs->first;
+    *tmp = *arrs;
+    for (size_t k = 0; k < arrs->n; k++)
+        tmp->a[k].path = out_paths[i++];
+    spec->arrays = tmp->a;
     spec->n_arrays = arrs->n;
+    if (arrs->onsets_npy)
+        spec->onsets.npy_path = out_paths[i++];
+    if (arrs->has_plot) {
+        tmp->plot.path = out_paths[i++];
+        spec->plot = &tmp->plot;
+    }
 }
 
 struct proc_audio {
@@ -164,11 +200,11 @@ static void pa_run(const void *state, const struct svc_proc_track *t, char *cons
     struct audio_spec spec = pa->spec;
     struct audio_result res;
     struct audio_error aerr = {0};
-    struct audio_array_spec arrays[AUDIO_ARRAYS_MAX];
-    const char *out = out_paths[pa->arrays.first + pa->arrays.n];
+    struct svc_arrays arrays;
+    const char *out = out_paths[pa->arrays.first + pa->arrays.n_out];
     int rc;
     spec.cancel = cancel;
-    svc__arrays_bind(&pa->arrays, out_paths, arrays, &spec);
+    svc__arrays_bind(&pa->arrays, out_paths, &arrays, &spec);
     rc = audio_chain_run_file(t->in_path, out, &spec, &res, &aerr);
     if (rc != 0) {
         r->code = svc_error_from_audio(rc, &r->reason);

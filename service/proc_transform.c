@@ -214,10 +214,10 @@ static void pt_run(const void *state, const struct svc_proc_track *t, char *cons
     struct audio_spec spec = pt->spec;
     struct audio_result ar;
     struct audio_error aerr = {0};
-    struct audio_array_spec arrays[AUDIO_ARRAYS_MAX];
+    struct svc_arrays arrays;
     char npy[4096];
     int fd, rc;
-    svc__arrays_bind(&pt->arrays, out_paths, arrays, &spec);
+    svc__arrays_bind(&pt->arrays, out_paths, &arrays, &spec);
     snprintf(npy, sizeof(npy), "%s/wiggly-tf-XXXXXX.npy", pt->scratch);
     if ((fd = mkstemps(npy, 4)) < 0) {
         fail(r, SVC_EIO, SVC_R_NONE, SVC_R_LOCAL_IO, "cannot create a scratch file in %s: %s",

@@ -101,13 +101,19 @@ int svc__write_text(const char *path, const char *text);
 struct svc_arrays {
     struct audio_array_spec a[AUDIO_ARRAYS_MAX];
     size_t first, n; /* index of the first array among the outputs; count */
+    /* Then the onsets .npy (features.onsets.suffix) and the picture
+     * (analysis.plot), when asked for; n_out counts every output declared. */
+    int onsets_npy, has_plot;
+    struct audio_plot_spec plot;
+    size_t n_out;
 };
 /* Fills arrs from cfg and appends one declaration per array to outs. */
 void svc__arrays_declare(const struct cfg_job *cfg, struct svc_arrays *arrs,
                          struct svc_output_decl *outs, size_t *n_outs);
-/* spec->arrays = tmp, a copy of arrs with this track's paths. */
-void svc__arrays_bind(const struct svc_arrays *arrs, char *const *out_paths,
-                      struct audio_array_spec *tmp, struct audio_spec *spec);
+/* spec->arrays (and the onsets .npy and the picture) from tmp, a copy of
+ * arrs with this track's paths. */
+void svc__arrays_bind(const struct svc_arrays *arrs, char *const *out_paths, struct svc_arrays *tmp,
+                      struct audio_spec *spec);
 
 /* The job's steps as the audio engine's spec (proc_audio.c; tests). */
 int svc_spec_from_cfg(const struct cfg_job *cfg, struct audio_spec *spec, struct svc_error *err);

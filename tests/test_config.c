@@ -785,8 +785,8 @@ static void test_analysis(void **state)
              "\"d\": {\"kind\": \"mel\"}, \"e\": {\"kind\": \"mel\"}, \"f\": {\"kind\": \"mel\"}, "
              "\"g\": {\"kind\": \"mel\"}}}\n}";
     expect_err_at(t, "{\"a\"", 0,
-                  "too many outputs per track: 9 (features 1, analysis arrays 7, transform outputs "
-                  "0, audio 1), at most 8");
+                  "too many outputs per track: 9 (features 1, analysis arrays 7, onsets 0, plot 0, "
+                  "transform outputs 0, audio 1), at most 8");
     /* Without steps.rate, fmax is checked when the track's rate is known. */
     job = load_ok(HEAD ",\n  \"analysis\": {\"arrays\": {\"a\": {\"kind\": \"mel\", \"fmax\": "
                        "30000}}}\n}");
@@ -801,6 +801,75 @@ static void test_analysis(void **state)
 #undef AN
 }
 
+/* Fingerprint, tempo, onsets and the picture (docs/analysis.md). */
+static void test_analysis2(void **state)
+{
+    (void)state;
+    struct cfg_job *job = load_ok(
+        HEAD ",\n  \"features\": {\"enabled\": true, \"fingerprint\": {\"seconds\": 30}, "
+             "\"tempo\": true, \"onsets\": {\"method\": \"hfc\", \"suffix\": \".on.npy\"}},\n"
+             "  \"analysis\": {\"plot\": {\"n_mels\": 64, \"colormap\": \"viridis\"}}\n}");
+    assert_true(job->features.fingerprint.enabled && job->features.fingerprint.seconds == 30);
+    assert_true(job->features.tempo.enabled && !job->features.tempo.method);
+    assert_string_equal(job->features.onsets.method, "hfc");
+    assert_string_equal(job->features.onsets.suffix, ".on.npy");
+    assert_true(job->analysis.plot.enabled && job->analysis.n_arrays == 0);
+    assert_string_equal(job->analysis.plot.suffix, ".png");
+    assert_int_equal(job->analysis.plot.n_mels, 64);
+    assert_int_equal(job->analysis.plot.n_fft, 2048);
+    assert_int_equal(job->analysis.plot.hop, 512);
+    assert_int_equal(job->analysis.plot.width_max, 1024);
+    assert_string_equal(job->analysis.plot.colormap, "viridis");
+    cfg_job_destroy(job);
+    const char *t;
+#define FE(features, marker, want)                                                                 \
+    do {                                                                                           \
+        t = HEAD ",\n  \"steps\": {\"rate\": 16000},\n  \"features\": " features "\n}";            \
+        expect_err_at(t, marker, 0, want);                                                         \
+    } while (0)
+    FE("{\"tempo\": true}", "true}",
+       "\"features.tempo\" goes into the features JSON: it needs \"features.enabled\": true");
+    FE("{\"enabled\": true, \"fingerprint\": 1}", "1}",
+       "\"features.fingerprint\" must be true, false or an object, not an integer");
+    FE("{\"enabled\": true, \"fingerprint\": {\"length\": 3}}", "\"length",
+       "unknown key \"length\" in \"features.fingerprint\"");
+    FE("{\"enabled\": true, \"onsets\": {\"method\": \"fast\"}}", "\"fast",
+       "\"features.onsets.method\" must be one of \"default\", \"energy\", \"hfc\", "
+       "\"complex\", \"phase\", \"specdiff\", \"kl\", \"mkl\", \"specflux\", got \"fast\"");
+    FE("{\"enabled\": true, \"tempo\": {\"buf\": 512, \"hop\": 1024}}", "1024",
+       "\"features.tempo.hop\" must be at most buf (512), got 1024");
+    FE("{\"enabled\": true, \"onsets\": {\"hop\": 0}}", "0}}",
+       "\"features.onsets.hop\" must be between 1 and 65536, got 0");
+    FE("{\"enabled\": true, \"onsets\": {\"suffix\": \".json\"}}", "\".json",
+       "\"features.onsets.suffix\" has the same location and suffix as \"features\"");
+#define PL(plot, marker, want)                                                                     \
+    do {                                                                                           \
+        t = HEAD ",\n  \"steps\": {\"rate\": 16000},\n  \"analysis\": {\"plot\": " plot "}\n}";    \
+        expect_err_at(t, marker, 0, want);                                                         \
+    } while (0)
+    PL("{\"n_fft\": 1001}", "1001",
+       "\"analysis.plot.n_fft\" must be even (KISS FFT's real transform), got 1001");
+    PL("{\"hop\": 0}", "0}}", "\"analysis.plot.hop\" must be between 1 and 65536, got 0");
+    PL("{\"fmax\": 9000}", "9000",
+       "\"analysis.plot.fmax\" 9000 Hz is above the Nyquist frequency of \"steps.rate\" 16000 "
+       "(8000 Hz)");
+    PL("{\"width_max\": 5000}", "5000",
+       "\"analysis.plot.width_max\" must be between 1 and 4096, got 5000");
+    PL("{\"colormap\": \"jet\"}", "\"jet",
+       "\"analysis.plot.colormap\" must be one of \"magma\", \"viridis\", got \"jet\"");
+    PL("{\"top_db\": 0}", "0}}",
+       "\"analysis.plot.top_db\" must be above 0 and at most 1000, got 0");
+    PL("{\"suffix\": \"\"}", "\"\"}", "\"analysis.plot.suffix\" must not be empty");
+    /* The picture and the onsets count: features + 6 arrays + plot + audio is nine. */
+    t = HEAD
+        ",\n  \"features\": {\"enabled\": true},\n  \"analysis\": {\"plot\": {}, \"arrays\": "
+        "{\"a\": {\"kind\": \"mel\"}, \"b\": {\"kind\": \"mel\"}, \"c\": {\"kind\": \"mel\"}, "
+        "\"d\": {\"kind\": \"mel\"}, \"e\": {\"kind\": \"mel\"}, \"f\": {\"kind\": \"mel\"}}}\n}";
+    expect_err_at(t, "{\"a\"", 0,
+                  "too many outputs per track: 9 (features 1, analysis arrays 6, onsets 0, plot 1, "
+                  "transform outputs 0, audio 1), at most 8");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -810,6 +879,7 @@ int main(void)
         cmocka_unit_test(test_bad_values),    cmocka_unit_test(test_env_substitution),
         cmocka_unit_test(test_load_file),     cmocka_unit_test(test_examples),
         cmocka_unit_test(test_mutations),     cmocka_unit_test(test_analysis),
+        cmocka_unit_test(test_analysis2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
