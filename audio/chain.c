@@ -544,7 +544,9 @@ int audio_chain_run_file(const char *in_path, const char *out_path, const struct
 {
     if (res)
         memset(res, 0, sizeof(*res));
-    if (!in_path || (!out_path && !(spec && (spec->npy_path || spec->n_arrays || spec->plot))) ||
+    if (!in_path ||
+        (!out_path &&
+         !(spec && (spec->npy_path || spec->n_arrays || spec->plot || spec->features))) ||
         !spec)
         return audio__fail(err, AUDIO_EINVAL, "missing argument");
     enum audio_format fmt = spec->format;

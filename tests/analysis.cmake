@@ -19,3 +19,12 @@ if(WIGGLY_PYTHON3)
   set_tests_properties(analysis_run PROPERTIES
     SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS "integration;analysis")
 endif()
+# Fingerprint, tempo, onsets and pictures against fpcalc and the aubio command
+# line, and end to end through `wiggly run` (tests/analysis2_ref.py).
+if(WIGGLY_PYTHON3)
+  add_test(NAME analysis2_ref
+    COMMAND ${WIGGLY_PYTHON3} ${PROJECT_SOURCE_DIR}/tests/analysis2_ref.py $<TARGET_FILE:wiggly>
+            ${CMAKE_CURRENT_BINARY_DIR}/analysis2_ref.d)
+  set_tests_properties(analysis2_ref PROPERTIES
+    SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS "integration;analysis")
+endif()
