@@ -82,7 +82,7 @@ static void test_help(void **state)
     assert_int_equal(run("gen", "--help", NULL), 0);
     assert_non_null(strstr(out_text, "usage: wiggly gen OUT"));
     assert_int_equal(run("process", "--help", NULL), 0);
-    assert_non_null(strstr(out_text, "usage: wiggly process IN OUT"));
+    assert_non_null(strstr(out_text, "usage: wiggly process IN [OUT]"));
     assert_non_null(strstr(out_text, "--vbr-quality"));
 }
 
