@@ -3,15 +3,18 @@
  *
  * The output is mixed down to mono (the average of its channels, as
  * librosa.load(mono=True)), then every array keeps its own buffer of the
- * reflect-padded signal: at most about 2 x n_fft samples, whatever the
- * track's length. Frames are windowed (periodic Hann), transformed by KISS
- * FFT's real FFT and written to the .npy as soon as they are complete. The
+ * reflect-padded signal: at most about 5 x n_fft samples, whatever the
+ * track's length. Frames are taken AUDIO__LANES at a time, one per lane of
+ * a vector: windowed (periodic Hann), transformed by rfft.c and reduced to
+ * rows in float, four frames per instruction, then written to the .npy. The
  * left padding needs the first n_fft/2 + 1 samples, the right padding the
  * last n_fft/2 + 1 ones: the buffer always keeps that many. A dB array is
  * written in dB and its floor (the track's maximum - top_db, known only at
- * the end) applied by a second pass over the file; an MFCC array is
- * written as dB mel rows and turned into MFCCs by that same pass, in place
- * (n_mfcc <= n_mels). Memory is flat in the track's length.
+ * the end) applied by a second pass over the file, skipped when no value
+ * is below the floor; an MFCC array is written as dB mel rows and turned
+ * into MFCCs by that same pass, in place (n_mfcc <= n_mels). The second
+ * pass checks the cancel flag per chunk. Memory is flat in the track's
+ * length.
  *
  * Definitions follow librosa (filters.mel, feature.melspectrogram,
  * power_to_db, feature.mfcc), which torchaudio matches for these options.
@@ -24,8 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <kiss_fftr.h>
-
 /* librosa's amin for power_to_db: the smallest power taken as is. */
 #define DB_AMIN 1e-10
 /* Mono samples mixed down per step. */
@@ -35,15 +36,16 @@
 struct arr {
     struct audio_array_spec s;
     int nfreq, nbins; /* FFT bins; columns written (n_mels for an MFCC's first pass) */
-    kiss_fftr_cfg fft;
-    float *win, *frame;
-    kiss_fft_cpx *spec;
-    double *pw, *row;
+    struct audio__rfft *fft;
+    float *win;
+    /* One frame per lane (rfft.c): the windowed frames, their bins, the
+     * powers, the mel rows; out: the rows as written, frame after frame. */
+    audio__f4 *frame, *re, *im, *pw, *row;
     float *out;
     /* Mel filters, packed: band m covers bins fb_lo[m] .. fb_lo[m] + fb_n[m] - 1,
      * its weights at fb_w + fb_off[m]. */
     int *fb_lo, *fb_n, *fb_off;
-    double *fb_w;
+    float *fb_w;
     double *dct; /* n_mfcc x n_mels, row-major */
     /* The padded signal from padded index `base` on (before the left
      * padding exists: the raw signal from index 0). */
@@ -51,7 +53,7 @@ struct arr {
     size_t len, cap;
     int64_t base, next, x_len;
     int started;
-    double maxv; /* largest dB value written */
+    float maxv, minv; /* largest and smallest dB value written */
     struct audio__npy npy;
     int has_npy;
 };
@@ -263,7 +265,7 @@ static int make_filters(struct arr *r, int rate)
     r->fb_off = calloc((size_t)nm, sizeof(int));
     /* Adjacent triangles overlap only each other: each bin is in at most
      * two bands, plus one spare bin per band for rounding at the edges. */
-    r->fb_w = malloc((size_t)(2 * nf + 2 * nm) * sizeof(double));
+    r->fb_w = malloc((size_t)(2 * nf + 2 * nm) * sizeof(float));
     if (!f || !r->fb_lo || !r->fb_n || !r->fb_off || !r->fb_w) {
         free(f);
         return -1;
@@ -295,7 +297,7 @@ static int make_filters(struct arr *r, int rate)
             double lower = (hz - f[m]) / (f[m + 1] - f[m]);
             double upper = (f[m + 2] - hz) / (f[m + 2] - f[m + 1]);
             double v = lower < upper ? lower : upper;
-            r->fb_w[used++] = (v > 0 ? v : 0) * enorm;
+            r->fb_w[used++] = (float)((v > 0 ? v : 0) * enorm);
         }
     }
     free(f);
@@ -315,55 +317,76 @@ static int make_dct(struct arr *r)
 
 /* ---- frames ------------------------------------------------------------ */
 
-static int frame_out(struct arr *r, const float *p, struct audio_error *err)
+/* Writes `count` frames (1 to AUDIO__LANES) starting at p[0..count-1]. All
+ * the arithmetic after the FFT is in float, one frame per lane; the worst
+ * errors against torchaudio in float64 are in docs/analysis.md. */
+static int frames_out(struct arr *r, const float **p, int count, struct audio_error *err)
 {
     const struct audio_array_spec *s = &r->s;
-    int nf = r->nfreq;
+    int nf = r->nfreq, nb = r->nbins;
+    for (int l = count; l < AUDIO__LANES; l++)
+        p[l] = p[0]; /* a spare lane computes a frame again and is dropped */
     for (int i = 0; i < s->n_fft; i++)
-        r->frame[i] = p[i] * r->win[i];
-    kiss_fftr(r->fft, r->frame, r->spec);
-    for (int k = 0; k < nf; k++) {
-        double re = r->spec[k].r, im = r->spec[k].i, p2 = re * re + im * im;
-        r->pw[k] = s->power == 2 ? p2 : s->power == 1 ? sqrt(p2) : pow(p2, s->power / 2);
-    }
-    const double *v = r->pw;
+        r->frame[i] = (audio__f4){p[0][i], p[1][i], p[2][i], p[3][i]} * r->win[i];
+    audio__rfft_run(r->fft, r->frame, r->re, r->im);
+    for (int k = 0; k < nf; k++)
+        r->pw[k] = r->re[k] * r->re[k] + r->im[k] * r->im[k];
+    if (s->power != 2)
+        for (int k = 0; k < nf; k++)
+            for (int l = 0; l < AUDIO__LANES; l++)
+                r->pw[k][l] =
+                    s->power == 1 ? sqrtf(r->pw[k][l]) : powf(r->pw[k][l], (float)(s->power / 2));
+    const audio__f4 *v = r->pw;
     if (s->kind != AUDIO_ARRAY_STFT) {
         for (int m = 0; m < s->n_mels; m++) {
-            const double *w = r->fb_w + r->fb_off[m];
-            const double *x = r->pw + r->fb_lo[m];
-            double acc = 0;
+            const float *w = r->fb_w + r->fb_off[m];
+            const audio__f4 *x = r->pw + r->fb_lo[m];
+            audio__f4 acc = {0, 0, 0, 0};
             for (int k = 0; k < r->fb_n[m]; k++)
-                acc += w[k] * x[k];
+                acc += x[k] * w[k];
             r->row[m] = acc;
         }
         v = r->row;
     }
     if (s->db || s->kind == AUDIO_ARRAY_MFCC) {
         /* librosa power_to_db on |X|^power: 10 log10 of the power. */
-        double mult = 20.0 / s->power, amin = pow(DB_AMIN, s->power / 2);
-        for (int i = 0; i < r->nbins; i++) {
-            double d = mult * log10(v[i] > amin ? v[i] : amin);
-            if (d > r->maxv)
-                r->maxv = d;
-            r->out[i] = (float)d;
+        float mult = (float)(20.0 / s->power), amin = (float)pow(DB_AMIN, s->power / 2);
+        for (int l = 0; l < count; l++) {
+            float *o = r->out + (size_t)l * (size_t)nb, hi = r->maxv, lo = r->minv;
+            for (int i = 0; i < nb; i++) {
+                float d = mult * log10f(v[i][l] > amin ? v[i][l] : amin);
+                hi = d > hi ? d : hi;
+                lo = d < lo ? d : lo;
+                o[i] = d;
+            }
+            r->maxv = hi;
+            r->minv = lo;
         }
     } else {
-        for (int i = 0; i < r->nbins; i++)
-            r->out[i] = (float)v[i];
+        for (int l = 0; l < count; l++)
+            for (int i = 0; i < nb; i++)
+                r->out[(size_t)l * (size_t)nb + (size_t)i] = v[i][l];
     }
-    return audio__npy_write(&r->npy, r->out, 1, err);
+    return audio__npy_write(&r->npy, r->out, (size_t)count, err);
 }
 
-/* Writes every frame the buffer holds, then drops what no frame and no
+/* Writes every batch of AUDIO__LANES frames the buffer holds (at the end,
+ * `last`, also a last smaller one), then drops what no frame and no
  * padding will need again. */
-static int drain(struct arr *r, struct audio_error *err)
+static int drain(struct arr *r, int last, struct audio_error *err)
 {
-    int64_t n = r->s.n_fft, end = r->base + (int64_t)r->len;
-    while (r->next + n <= end) {
-        int rc = frame_out(r, r->buf + (r->next - r->base), err);
+    int64_t n = r->s.n_fft, hop = r->s.hop, end = r->base + (int64_t)r->len;
+    for (;;) {
+        const float *p[AUDIO__LANES];
+        int k = 0;
+        for (; k < AUDIO__LANES && r->next + k * hop + n <= end; k++)
+            p[k] = r->buf + (r->next + k * hop - r->base);
+        if (k == 0 || (k < AUDIO__LANES && !last))
+            break;
+        int rc = frames_out(r, p, k, err);
         if (rc)
             return rc;
-        r->next += r->s.hop;
+        r->next += k * hop;
     }
     int64_t keep = end - (r->s.n_fft / 2 + 1);
     if (keep > r->next)
@@ -390,7 +413,7 @@ static int push(struct arr *r, const float *x, size_t n, struct audio_error *err
         n -= k;
         if (!r->started)
             return 0; /* the caller never gives more than the buffer holds */
-        int rc = drain(r, err);
+        int rc = drain(r, 0, err);
         if (rc)
             return rc;
     }
@@ -439,7 +462,7 @@ static int arr_end(struct arr *r, struct audio_error *err)
 {
     int64_t half = r->s.n_fft / 2, len = r->x_len;
     if (!r->s.center)
-        return 0;
+        return drain(r, 1, err);
     if (!r->started) {
         /* Shorter than n_fft/2 + 1: the whole padded track fits in buf. */
         float *p = r->buf + r->cap - (size_t)(len + 2 * half);
@@ -447,20 +470,25 @@ static int arr_end(struct arr *r, struct audio_error *err)
             return 0;
         for (int64_t j = 0; j < len + 2 * half; j++)
             p[j] = r->buf[reflect(j - half, len)];
+        const float *f[AUDIO__LANES];
+        int k = 0;
         for (int64_t t = 0; t * r->s.hop + 2 * half <= len + 2 * half; t++) {
-            int rc = frame_out(r, p + t * r->s.hop, err);
+            f[k++] = p + t * r->s.hop;
+            int rc = k == AUDIO__LANES ? frames_out(r, f, k, err) : 0;
             if (rc)
                 return rc;
+            k %= AUDIO__LANES;
         }
-        return 0;
+        return k ? frames_out(r, f, k, err) : 0;
     }
     /* x[len - 2 - k] is at buf index len - 2 - k + half - base (drain()
      * keeps the last half + 1 samples), and after drain() the buffer holds
-     * less than n_fft samples: the padding fits without moving anything. */
+     * less than n_fft + 3 hops (AUDIO__LANES - 1) samples, within 4 n_fft:
+     * the padding fits in cap without moving anything. */
     for (int64_t k = 0; k < half; k++)
         r->buf[r->len + (size_t)k] = r->buf[len - 2 - k + half - r->base];
     r->len += (size_t)half;
-    return drain(r, err);
+    return drain(r, 1, err);
 }
 
 /* ---- second pass: dB floor, DCT ---------------------------------------- */
@@ -498,24 +526,26 @@ static int arr_init(struct arr *r, const struct audio_array_spec *s, int rate,
 {
     char why[200];
     r->s = *s;
-    r->maxv = -HUGE_VAL;
+    r->maxv = -HUGE_VALF;
+    r->minv = HUGE_VALF;
     if (audio_array_spec_check(s, rate, why, sizeof(why)))
         return audio__fail(err, AUDIO_EINVAL, "%s array %s: %s", audio_array_kind_name(s->kind),
                            s->path ? s->path : "", why);
     int n = s->n_fft;
     r->nfreq = n / 2 + 1;
     r->nbins = s->kind == AUDIO_ARRAY_STFT ? r->nfreq : s->n_mels;
-    r->cap = 4 * (size_t)n;
-    r->fft = kiss_fftr_alloc(n, 0, NULL, NULL);
+    r->cap = 5 * (size_t)n; /* see arr_end() */
+    audio__rfft_create(&r->fft, n);
     r->win = malloc((size_t)n * sizeof(float));
-    r->frame = malloc((size_t)n * sizeof(float));
-    r->spec = malloc((size_t)r->nfreq * sizeof(kiss_fft_cpx));
-    r->pw = malloc((size_t)r->nfreq * sizeof(double));
-    r->row = malloc((size_t)r->nbins * sizeof(double));
-    r->out = malloc((size_t)r->nbins * sizeof(float));
+    r->frame = audio__f4_alloc((size_t)n);
+    r->re = audio__f4_alloc((size_t)r->nfreq);
+    r->im = audio__f4_alloc((size_t)r->nfreq);
+    r->pw = audio__f4_alloc((size_t)r->nfreq);
+    r->row = audio__f4_alloc((size_t)r->nbins);
+    r->out = malloc(AUDIO__LANES * (size_t)r->nbins * sizeof(float));
     r->buf = malloc(r->cap * sizeof(float));
-    if (!r->fft || !r->win || !r->frame || !r->spec || !r->pw || !r->row || !r->out || !r->buf ||
-        (s->kind != AUDIO_ARRAY_STFT && make_filters(r, rate)) ||
+    if (!r->fft || !r->win || !r->frame || !r->re || !r->im || !r->pw || !r->row || !r->out ||
+        !r->buf || (s->kind != AUDIO_ARRAY_STFT && make_filters(r, rate)) ||
         (s->kind == AUDIO_ARRAY_MFCC && make_dct(r)))
         return audio__fail(err, AUDIO_ENOMEM, "out of memory");
     /* Periodic Hann, as torch.hann_window and scipy get_window("hann"). */
@@ -528,10 +558,11 @@ static int arr_init(struct arr *r, const struct audio_array_spec *s, int rate,
 
 static void arr_cleanup(struct arr *r)
 {
-    kiss_fftr_free(r->fft);
+    audio__rfft_destroy(r->fft);
     free(r->win);
     free(r->frame);
-    free(r->spec);
+    free(r->re);
+    free(r->im);
     free(r->pw);
     free(r->row);
     free(r->out);
@@ -602,7 +633,8 @@ int audio__analysis_add(struct audio__analysis *a, const float *buf, size_t fram
     return 0;
 }
 
-int audio__analysis_finish(struct audio__analysis *a, struct audio_error *err)
+int audio__analysis_finish(struct audio__analysis *a, const atomic_int *cancel,
+                           struct audio_error *err)
 {
     for (size_t i = 0; i < a->n; i++) {
         struct arr *r = &a->a[i];
@@ -611,10 +643,12 @@ int audio__analysis_finish(struct audio__analysis *a, struct audio_error *err)
             rc = audio__npy_finish(&r->npy, err);
         if (rc)
             return rc;
-        int db = r->s.db || r->s.kind == AUDIO_ARRAY_MFCC;
-        int out_cols = r->s.kind == AUDIO_ARRAY_MFCC ? r->s.n_mfcc : r->nbins;
-        if (db && (r->s.top_db > 0 || r->s.kind == AUDIO_ARRAY_MFCC) &&
-            (rc = audio__npy_map(r->s.path, r->npy.frames, r->nbins, out_cols, map_rows, r, err)))
+        int mfcc = r->s.kind == AUDIO_ARRAY_MFCC;
+        int out_cols = mfcc ? r->s.n_mfcc : r->nbins;
+        /* A dB array none of whose values is below the floor is final. */
+        int floored = r->s.db && r->s.top_db > 0 && (double)r->minv < r->maxv - r->s.top_db;
+        if ((mfcc || floored) && (rc = audio__npy_map(r->s.path, r->npy.frames, r->nbins, out_cols,
+                                                      map_rows, r, cancel, err)))
             return rc;
     }
     return 0;

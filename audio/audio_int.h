@@ -113,8 +113,24 @@ void audio__npy_close(struct audio__npy *w);
  * so a chunk is read before the bytes it writes over are needed); the
  * header then says (rows, out_cols) and the file is cut to size. */
 typedef void (*audio__npy_map_fn)(void *ud, const float *in, float *out, size_t rows);
+/* cancel (may be NULL) is checked before each chunk: once set, the call
+ * stops with AUDIO_ECANCELED and leaves the file half rewritten. */
 int audio__npy_map(const char *path, int64_t rows, int in_cols, int out_cols, audio__npy_map_fn fn,
-                   void *ud, struct audio_error *err);
+                   void *ud, const atomic_int *cancel, struct audio_error *err);
+
+/* rfft.c: the real FFT of n points (n even) of AUDIO__LANES frames at
+ * once, one frame per lane of an audio__f4 (a GCC/Clang vector: a typedef,
+ * as the vector_size attribute needs one). x holds n vectors, re and im
+ * receive the n/2 + 1 bins; the handle's scratch makes a run not
+ * reentrant: one handle per array. */
+#define AUDIO__LANES 4
+typedef float audio__f4 __attribute__((vector_size(4 * sizeof(float))));
+struct audio__rfft;
+int audio__rfft_create(struct audio__rfft **out, int n);
+void audio__rfft_run(struct audio__rfft *f, const audio__f4 *x, audio__f4 *re, audio__f4 *im);
+void audio__rfft_destroy(struct audio__rfft *f);
+/* count vectors, aligned for them; free() frees. */
+void *audio__f4_alloc(size_t count);
 
 /* analysis.c: the analysis arrays of struct audio_spec, fed the chain's
  * output (interleaved, `channels` wide) and mixed down to mono. */
@@ -124,8 +140,9 @@ int audio__analysis_create(struct audio__analysis **out, const struct audio_arra
 int audio__analysis_add(struct audio__analysis *a, const float *buf, size_t frames,
                         struct audio_error *err);
 /* Pads the end, writes the last frames, then the second pass (dB floor,
- * DCT) over each file. */
-int audio__analysis_finish(struct audio__analysis *a, struct audio_error *err);
+ * DCT) over each file, checking cancel (may be NULL) per chunk. */
+int audio__analysis_finish(struct audio__analysis *a, const atomic_int *cancel,
+                           struct audio_error *err);
 void audio__analysis_destroy(struct audio__analysis *a);
 
 /* A growable string (extras.c). */

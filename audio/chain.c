@@ -483,7 +483,7 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
     }
     if (c.has_npy && (rc = audio__npy_finish(&c.npy, err)) != 0)
         goto out;
-    if (c.an && (rc = audio__analysis_finish(c.an, err)) != 0)
+    if (c.an && (rc = audio__analysis_finish(c.an, spec->cancel, err)) != 0)
         goto out;
     int cerr = c.out ? sf_close(c.out) : 0;
     c.out = NULL;

@@ -117,7 +117,7 @@ int audio__npy_finish(struct audio__npy *w, struct audio_error *err)
 }
 
 int audio__npy_map(const char *path, int64_t rows, int in_cols, int out_cols, audio__npy_map_fn fn,
-                   void *ud, struct audio_error *err)
+                   void *ud, const atomic_int *cancel, struct audio_error *err)
 {
     char hdr[AUDIO__NPY_HEADER];
     size_t in_row = (size_t)in_cols * sizeof(float), out_row = (size_t)out_cols * sizeof(float);
@@ -133,6 +133,11 @@ int audio__npy_map(const char *path, int64_t rows, int in_cols, int out_cols, au
         goto out;
     }
     for (int64_t r = 0; r < rows; r += (int64_t)chunk) {
+        if (cancel && atomic_load_explicit(cancel, memory_order_relaxed)) {
+            rc = audio__fail(err, AUDIO_ECANCELED, "canceled rewriting %s at row %lld of %lld",
+                             path, (long long)r, (long long)rows);
+            goto out;
+        }
         size_t n = rows - r < (int64_t)chunk ? (size_t)(rows - r) : chunk;
         off_t rd = AUDIO__NPY_HEADER + (off_t)r * (off_t)in_row;
         off_t wr = AUDIO__NPY_HEADER + (off_t)r * (off_t)out_row;

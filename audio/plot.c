@@ -412,7 +412,7 @@ out:
 int audio__plot_finish(struct audio__plot *p, struct audio_error *err)
 {
     const struct audio_plot_spec *s = &p->s;
-    int rc = audio__analysis_finish(p->an, err);
+    int rc = audio__analysis_finish(p->an, NULL, err);
     if (rc)
         return rc;
     struct stat st;

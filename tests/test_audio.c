@@ -21,6 +21,7 @@
 #include <sndfile.h>
 
 #include "audio/audio.h"
+#include "audio/audio_int.h" /* audio__npy_map's cancel check */
 #include "tests/support/audio_testutil.h"
 #include "tests/support/flac_bomb.h"
 
@@ -732,6 +733,38 @@ static void test_cancel(void **state)
     unlink(out);
 }
 
+/* The analysis arrays' second pass (audio__npy_map: dB floor, DCT) checks
+ * the cancel flag per chunk: here the flag is set while the first chunk is
+ * mapped, and the second chunk is never read. */
+static void set_flag_rows(void *ud, const float *in, float *out, size_t rows)
+{
+    atomic_store((atomic_int *)ud, 1);
+    memcpy(out, in, rows * 4 * sizeof(float));
+}
+
+static void test_npy_map_cancel(void **state)
+{
+    (void)state;
+    atomic_int flag = 0;
+    struct audio__npy w;
+    struct audio_error err = {0};
+    const char *path = tmp_path("cancel.npy");
+    enum { ROWS = 100000 }; /* 256 KiB chunks of 16-byte rows: 7 chunks */
+    float *x = calloc(ROWS * 4, sizeof(float));
+    assert_non_null(x);
+    assert_int_equal(audio__npy_open(&w, path, 4, &err), 0);
+    assert_int_equal(audio__npy_write(&w, x, ROWS, &err), 0);
+    assert_int_equal(audio__npy_finish(&w, &err), 0);
+    audio__npy_close(&w);
+    free(x);
+    assert_int_equal(audio__npy_map(path, ROWS, 4, 4, set_flag_rows, &flag, &flag, &err),
+                     AUDIO_ECANCELED);
+    assert_non_null(strstr(err.msg, "at row 16384 of 100000"));
+    atomic_store(&flag, 0);
+    assert_int_equal(audio__npy_map(path, ROWS, 4, 4, set_flag_rows, &flag, NULL, &err), 0);
+    unlink(path);
+}
+
 static void test_file_path(void **state)
 {
     (void)state;
@@ -1170,6 +1203,7 @@ int main(void)
         cmocka_unit_test(test_file_path),
         cmocka_unit_test(test_audio_bomb),
         cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_npy_map_cancel),
         cmocka_unit_test(test_features),
         cmocka_unit_test(test_features_many_channels),
         cmocka_unit_test(test_empty_audio),
