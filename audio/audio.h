@@ -232,8 +232,12 @@ struct audio_spec {
 struct audio_info {
     int rate;
     int channels;
-    int64_t frames;
-    enum audio_format format;
+    int64_t frames;           /* probe: the container's claim, -1 unknown; run: decoded */
+    enum audio_format format; /* AUDIO_FMT_AUTO for formats wiggly does not write */
+    /* Input side only: what was read and by which library. */
+    char container[32];  /* e.g. "WAV", "mov,mp4,m4a,3gp,3g2,mj2" (cut to fit) */
+    char codec[32];      /* e.g. "PCM_16", "aac" */
+    const char *decoder; /* "libsndfile" or "ffmpeg"; static */
 };
 
 struct audio_result {

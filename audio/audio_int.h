@@ -52,6 +52,45 @@ int audio__vio_flush(struct audio__vio *v);
 int audio__sf_open(struct audio__vio *v, int mode, SF_INFO *info, const char *what, SNDFILE **out,
                    struct audio_error *err);
 
+/* The input side (decoder.c): chain_run and audio_probe_file read
+ * interleaved float frames from whichever decoder opens the bytes. Each
+ * decoder is one file behind this table (curl's vtls backends): libsndfile's
+ * in sfio.c, FFmpeg's in ffdec.c. decoder.c tries them in order; a decoder
+ * that does not recognise the bytes says AUDIO_ENOTAUDIO and the next one
+ * tries, any other error is final. */
+struct audio__dec_info {
+    int rate, channels;
+    /* What the container claims, -1 when unknown. fewer decoded than
+     * frames - frames_slack means a truncated stream (0: exact count). */
+    int64_t frames;
+    int64_t frames_slack;
+    int sf_format; /* libsndfile's format word, 0 for other decoders */
+    enum audio_format format;
+    char container[32], codec[32];
+    /* Set by a decoder that knows the container even when open fails (no
+     * audio stream): its AUDIO_ENOTAUDIO is then the final word. */
+    int recognised;
+};
+struct audio__decoder_ops {
+    const char *name; /* "libsndfile", "ffmpeg" */
+    /* v is borrowed for the decoder's life and positioned at 0. */
+    int (*open)(struct audio__vio *v, void **st, struct audio__dec_info *info,
+                struct audio_error *err);
+    /* Up to `frames` interleaved frames into buf: the count, 0 at the end of
+     * the stream, or a negative AUDIO_E* code (a corrupt stream). */
+    long (*read)(void *st, float *buf, size_t frames, struct audio_error *err);
+    void (*close)(void *st);
+};
+extern const struct audio__decoder_ops audio__sf_decoder;
+extern const struct audio__decoder_ops audio__ff_decoder;
+struct audio__decoder {
+    const struct audio__decoder_ops *ops; /* NULL when not open */
+    void *st;
+    struct audio__dec_info info;
+};
+int audio__decoder_open(struct audio__decoder *d, struct audio__vio *v, struct audio_error *err);
+void audio__decoder_close(struct audio__decoder *d);
+
 /* A WAVE header's own claim about its data chunk (see wavclaim.c). */
 struct audio__wav_claim {
     int found;

@@ -3,6 +3,7 @@
  * extras.c), AUDIO__CHUNK_FRAMES at a time. Memory use is bounded by the
  * chunk buffers, soxr's filter state and the codecs' own state: it does not
  * depend on the track's length (the memory path's output buffer aside).
+ * The input comes from decoder.c's table (libsndfile, else FFmpeg).
  * No locks besides the libsndfile open lock taken in sfio.c. */
 #include "audio/audio_int.h"
 
@@ -26,7 +27,10 @@
 #define AUDIO__MAX_EXPANSION 4096
 
 struct chain {
-    SNDFILE *in, *out;
+    struct audio__decoder dec;
+    SNDFILE *out;
+    /* ii mirrors the decoder's info (rate, channels, frames, format) for
+     * the checks below; oi is the output's. */
     SF_INFO ii, oi;
     soxr_t soxr;
     float *inbuf, *chbuf, *rsbuf;
@@ -43,8 +47,7 @@ struct chain {
 
 static void chain_cleanup(struct chain *c)
 {
-    if (c->in)
-        sf_close(c->in);
+    audio__decoder_close(&c->dec);
     if (c->out)
         sf_close(c->out);
     soxr_delete(c->soxr);
@@ -214,28 +217,6 @@ static int resample(struct chain *c, const float *in, size_t n, struct audio_err
     }
 }
 
-static const char *sf_major_name(int format)
-{
-    switch (audio__format_from_sf(format)) {
-    case AUDIO_FMT_WAV:
-        return "WAV";
-    case AUDIO_FMT_FLAC:
-        return "FLAC";
-    case AUDIO_FMT_OGG:
-        return "Ogg Vorbis";
-    case AUDIO_FMT_OPUS:
-        return "Opus";
-    case AUDIO_FMT_MP3:
-        return "MP3";
-    case AUDIO_FMT_AUTO:
-        break;
-    }
-    SF_FORMAT_INFO fi = {.format = format & SF_FORMAT_TYPEMASK};
-    if (sf_command(NULL, SFC_GET_FORMAT_INFO, &fi, sizeof(fi)) == 0 && fi.name)
-        return fi.name;
-    return "audio";
-}
-
 static int check_input(struct chain *c, const struct audio__wav_claim *claim, uint64_t in_size,
                        const struct audio_spec *spec, struct audio_error *err)
 {
@@ -358,9 +339,13 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
     /* Before libsndfile opens it: the claim check moves the read position. */
     struct audio__wav_claim claim;
     audio__wav_claim(vin, &claim);
-    rc = audio__sf_open(vin, SFM_READ, &c.ii, "input", &c.in, err);
+    rc = audio__decoder_open(&c.dec, vin, err);
     if (rc)
         return rc;
+    c.ii.samplerate = c.dec.info.rate;
+    c.ii.channels = c.dec.info.channels;
+    c.ii.frames = c.dec.info.frames < 0 ? 0 : c.dec.info.frames;
+    c.ii.format = c.dec.info.sf_format;
     rc = check_input(&c, &claim, in_size, spec, err);
     if (rc)
         goto out;
@@ -430,8 +415,12 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
                              (long long)c.in_frames);
             goto out;
         }
-        sf_count_t n = sf_readf_float(c.in, c.inbuf, AUDIO__CHUNK_FRAMES);
-        if (n <= 0)
+        long n = c.dec.ops->read(c.dec.st, c.inbuf, AUDIO__CHUNK_FRAMES, err);
+        if (n < 0) {
+            rc = (int)n;
+            goto out;
+        }
+        if (n == 0)
             break;
         c.in_frames += n;
         if ((uint64_t)c.in_frames * (uint64_t)ic > max_samples) {
@@ -453,16 +442,10 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
         if (rc)
             goto out;
     }
-    if (c.ii.frames > 0 && c.ii.frames != SF_COUNT_MAX && c.in_frames < c.ii.frames) {
-        rc =
-            audio__fail(err, AUDIO_ECORRUPT, "truncated %s stream at frame %lld (of %lld)",
-                        sf_major_name(c.ii.format), (long long)c.in_frames, (long long)c.ii.frames);
-        goto out;
-    }
-    int sferr = sf_error(c.in);
-    if (sferr != SF_ERR_NO_ERROR) {
-        rc = audio__fail(err, AUDIO_ECORRUPT, "corrupt %s stream at frame %lld: %s",
-                         sf_major_name(c.ii.format), (long long)c.in_frames, sf_strerror(c.in));
+    if (c.ii.frames > 0 && c.ii.frames != SF_COUNT_MAX &&
+        c.in_frames + c.dec.info.frames_slack < c.ii.frames) {
+        rc = audio__fail(err, AUDIO_ECORRUPT, "truncated %s stream at frame %lld (of %lld)",
+                         c.dec.info.container, (long long)c.in_frames, (long long)c.ii.frames);
         goto out;
     }
     if (c.soxr && (rc = resample(&c, NULL, 0, err)))
@@ -495,7 +478,10 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
         res->in.rate = c.ii.samplerate;
         res->in.channels = ic;
         res->in.frames = c.in_frames;
-        res->in.format = audio__format_from_sf(c.ii.format);
+        res->in.format = c.dec.info.format;
+        memcpy(res->in.container, c.dec.info.container, sizeof(res->in.container));
+        memcpy(res->in.codec, c.dec.info.codec, sizeof(res->in.codec));
+        res->in.decoder = c.dec.ops->name;
         res->out.rate = orate;
         res->out.channels = oc;
         res->out.frames = c.out_frames;
@@ -627,21 +613,23 @@ int audio_probe_file(const char *path, struct audio_info *info, struct audio_err
         close(v.fd);
         return audio__fail(err, AUDIO_ENOTAUDIO, "not an audio file: empty input");
     }
-    SF_INFO si;
-    memset(&si, 0, sizeof(si));
-    SNDFILE *sf = NULL;
-    rc = audio__sf_open(&v, SFM_READ, &si, path, &sf, err);
+    struct audio__decoder d;
+    rc = audio__decoder_open(&d, &v, err);
     if (rc) {
         close(v.fd);
         return rc;
     }
     if (info) {
-        info->rate = si.samplerate;
-        info->channels = si.channels;
-        info->frames = si.frames == SF_COUNT_MAX ? -1 : si.frames;
-        info->format = audio__format_from_sf(si.format);
+        memset(info, 0, sizeof(*info));
+        info->rate = d.info.rate;
+        info->channels = d.info.channels;
+        info->frames = d.info.frames;
+        info->format = d.info.format;
+        memcpy(info->container, d.info.container, sizeof(info->container));
+        memcpy(info->codec, d.info.codec, sizeof(info->codec));
+        info->decoder = d.ops->name;
     }
-    sf_close(sf);
+    audio__decoder_close(&d);
     close(v.fd);
     return 0;
 }

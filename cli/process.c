@@ -13,10 +13,13 @@
 
 static const char process_usage[] =
     "usage: wiggly process IN [OUT] [options]\n"
+    "       wiggly process --probe IN\n"
     "\n"
     "Decode IN (format detected from its bytes), apply a channel op, resample\n"
     "and encode to OUT, streaming in chunks. OUT may be left out when another\n"
-    "output (--features, --array, --plot) is asked for.\n"
+    "output (--features, --array, --plot) is asked for. With --probe, print\n"
+    "what wiggly sees in IN (container, codec, rate, channels, frames,\n"
+    "decoder) and stop.\n"
     "\n"
     "  --rate R              output sample rate in Hz (default: keep)\n"
     "  --channels C          mono | stereo | keep | N (N = 0-based channel to select)\n"
@@ -165,6 +168,25 @@ static int plot_option(const char *val, struct audio_spec *spec, struct process_
     return 0;
 }
 
+/* `wiggly process --probe IN`: one line of key=value pairs. frames is the
+ * container's claim (-1 when it has none: the track is then counted when
+ * decoded). */
+static int probe(const char *path)
+{
+    struct audio_info info;
+    struct audio_error err = {0};
+    int rc = audio_probe_file(path, &info, &err);
+    if (rc) {
+        fprintf(stderr, "wiggly process: %s: %s\n", path,
+                err.msg[0] ? err.msg : audio_strerror(rc));
+        return 1;
+    }
+    printf("%s: container=%s codec=%s rate=%d channels=%d frames=%lld seconds=%.3f decoder=%s\n",
+           path, info.container, info.codec, info.rate, info.channels, (long long)info.frames,
+           info.frames >= 0 ? (double)info.frames / info.rate : -1.0, info.decoder);
+    return 0;
+}
+
 /* Applies one option with its value to spec; returns 0 or the exit code. */
 static int process_option(const char *opt, const char *val, struct audio_spec *spec,
                           const char **features, struct process_arrays *arrs,
@@ -237,13 +259,17 @@ int cli_process(int argc, char **argv)
     const char *pos[2] = {NULL, NULL}, *features = NULL;
     struct process_arrays arrs;
     static struct process_text tx; /* big; the options' strings point into it */
-    int npos = 0;
+    int npos = 0, probing = 0;
     memset(&arrs, 0, sizeof(arrs));
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(process_usage, stdout);
             return 0;
+        }
+        if (!strcmp(a, "--probe")) {
+            probing = 1;
+            continue;
         }
         if (!strncmp(a, "--", 2) && a[2]) {
             char opt[32];
@@ -271,6 +297,11 @@ int cli_process(int argc, char **argv)
         if (npos == 2)
             return usage_error("unexpected argument '%s'", a);
         pos[npos++] = a;
+    }
+    if (probing) {
+        if (npos != 1)
+            return usage_error("--probe needs IN alone");
+        return probe(pos[0]);
     }
     if (npos == 0 || (npos == 1 && !features && !arrs.n && !spec.plot))
         return usage_error("needs IN and OUT");

@@ -9,11 +9,11 @@ set -euo pipefail
 
 runtime=(libsndfile1 libsoxr0 libev4 libjansson4 libcurl4 libmicrohttpd12
          libebur128-1 libkissfft-float131 libchromaprint1 libaubio5 libpng16-16
-         libssl3 ca-certificates)
+         libssl3 ca-certificates libavformat59 libavcodec59 libavutil57)
 build=(build-essential cmake pkg-config git
        libsndfile1-dev libsoxr-dev libev-dev libjansson-dev libcurl4-openssl-dev
        libmicrohttpd-dev libebur128-dev libkissfft-dev libchromaprint-dev libaubio-dev
-       libpng-dev libssl-dev libcmocka-dev)
+       libpng-dev libssl-dev libcmocka-dev libavformat-dev libavcodec-dev libavutil-dev)
 # Tests: a JRE for the official Pub/Sub emulator, clang + its runtime for
 # the fuzzers and sanitizers, and curl for the shell-level checks; Python with
 # NumPy for the transform SDK and its examples, and PyTorch (CPU) for the
@@ -22,10 +22,12 @@ build=(build-essential cmake pkg-config git
 # that every PromQL expression of the alert rules and the dashboard parses
 # (tests/deploy/validate-observability.sh); fpcalc and the aubio command line
 # as the references of the fingerprint and of tempo and onsets, pngcheck for
-# the spectrogram pictures (tests/analysis2_ref.py).
+# the spectrogram pictures (tests/analysis2_ref.py). The ffmpeg command line
+# makes the test files of the formats read through FFmpeg's libraries
+# (docs/audio.md), and strace proves that a hostile input opens no other file.
 test=(openjdk-17-jre-headless clang libclang-rt-14-dev curl python3
       python3-numpy python3-torch python3-torchaudio prometheus
-      libchromaprint-tools aubio-tools pngcheck)
+      libchromaprint-tools aubio-tools pngcheck ffmpeg strace)
 
 mode=${1:-all}
 case "$mode" in
