@@ -367,6 +367,13 @@ static void convert(const AVFrame *f, int from, int n, int ch, float *out)
     }
 }
 
+static int fail_stream(struct ffdec *d, struct audio_error *err, int averr)
+{
+    char what[96];
+    snprintf(what, sizeof(what), "corrupt %s stream at frame %lld", d->codec, (long long)d->frames);
+    return fail_av(d, err, averr, what);
+}
+
 /* Gets the next decoded frame into d->frame: 1, 0 at the end, or a code. */
 static int next_frame(struct ffdec *d, struct audio_error *err)
 {
@@ -389,10 +396,7 @@ static int next_frame(struct ffdec *d, struct audio_error *err)
         if (ret == AVERROR_EOF)
             return 0;
         if (ret != AVERROR(EAGAIN)) {
-            char what[96];
-            snprintf(what, sizeof(what), "corrupt %s stream at frame %lld", d->codec,
-                     (long long)d->frames);
-            return fail_av(d, err, ret, what);
+            return fail_stream(d, err, ret);
         }
         if (d->flushed)
             return 0;
@@ -405,10 +409,7 @@ static int next_frame(struct ffdec *d, struct audio_error *err)
                 break;
             }
             if (ret < 0) {
-                char what[96];
-                snprintf(what, sizeof(what), "corrupt %s stream at frame %lld", d->codec,
-                         (long long)d->frames);
-                return fail_av(d, err, ret, what);
+                return fail_stream(d, err, ret);
             }
             if (d->pkt->stream_index != d->stream) {
                 av_packet_unref(d->pkt);
@@ -419,10 +420,7 @@ static int next_frame(struct ffdec *d, struct audio_error *err)
             break;
         }
         if (ret < 0 && ret != AVERROR_EOF) {
-            char what[96];
-            snprintf(what, sizeof(what), "corrupt %s stream at frame %lld", d->codec,
-                     (long long)d->frames);
-            return fail_av(d, err, ret, what);
+            return fail_stream(d, err, ret);
         }
     }
 }

@@ -35,7 +35,7 @@ trap 'rm -rf "$work"' EXIT
 # Per-target input caps keep every run fast (the harnesses ignore bigger ones).
 max_len() {
     case $1 in
-    fuzz_audio | fuzz_audio_decode | fuzz_emulator_multipart) echo 65536 ;;
+    fuzz_audio | fuzz_audio_decode | fuzz_audio_ffmpeg | fuzz_emulator_multipart) echo 65536 ;;
     fuzz_config | fuzz_emulator_request) echo 16384 ;;
     *) echo 8192 ;;
     esac

@@ -17,3 +17,12 @@ if(CMOCKA_FOUND)
   add_test(NAME audio_cli COMMAND test_audio_cli $<TARGET_FILE:wiggly>)
   set_tests_properties(audio_cli PROPERTIES LABELS "audio" TIMEOUT 300)
 endif()
+# The formats read through FFmpeg's libraries, hostile references included
+# (tests/ffmpeg_formats.sh); skipped (77) without the ffmpeg command line.
+find_program(WIGGLY_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(WIGGLY_PYTHON3)
+  add_test(NAME audio_ffmpeg_formats
+    COMMAND ${PROJECT_SOURCE_DIR}/tests/ffmpeg_formats.sh $<TARGET_FILE:wiggly> ${WIGGLY_PYTHON3})
+  set_tests_properties(audio_ffmpeg_formats PROPERTIES
+    SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS "audio;integration")
+endif()
