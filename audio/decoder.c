@@ -9,9 +9,7 @@
 
 static const struct audio__decoder_ops *const decoders[] = {
     &audio__sf_decoder,
-#ifdef WIGGLY_HAVE_FFMPEG
-    &audio__ff_decoder, /* not built with -DWIGGLY_FFMPEG=OFF */
-#endif
+    &audio__ff_decoder,
 };
 
 int audio__decoder_open(struct audio__decoder *d, struct audio__vio *v, struct audio_error *err)
