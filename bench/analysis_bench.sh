@@ -6,10 +6,15 @@
 #   wiggly+mel  `wiggly process IN OUT.flac --channels mono --rate 16000
 #               --array mel,...@OUT.npy`: decode, resample, FLAC, the array
 #   wiggly      the same without the array
+#   wiggly mel only  the array and no FLAC (`wiggly process IN --array ...`):
+#               the same work as the torchaudio script, like for like
 #   torchaudio  bench/analysis_ref.py: torchaudio.load + resample + the same
 #               MelSpectrogram/AmplitudeToDB, saved as .npy (Debian's
 #               python3-torchaudio; its threads count: CPU is user + sys)
-# on a 3.5-minute track; then wiggly+mel's peak RSS on 3.5 and 60 minutes.
+#   import      `import torch, torchaudio, numpy` alone: what a long-lived
+#               worker pays once, so torchaudio - import is its cost per track
+# on a 3.5-minute track; then wiggly+mel's peak RSS on 3.5 and 60 minutes,
+# and `wiggly --help`'s (the ~150 shared libraries mapped, no track).
 # CPU and peak RSS from GNU time (%U + %S, %M). Prints figures, never fails
 # on time.   bench/analysis_bench.sh [BUILD_DIR] [--rounds R]
 set -euo pipefail
@@ -34,16 +39,21 @@ measure() {
     awk '{printf "%.3f %d\n", $1 + $2, $3}' "$d/time"
 }
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-: >"$d/a"; : >"$d/b"; : >"$d/c"
+: >"$d/a"; : >"$d/b"; : >"$d/c"; : >"$d/m"; : >"$d/i"
 for r in $(seq "$rounds"); do
     measure "$W" process "$d/short.flac" "$d/o.flac" --channels mono --rate 16000 \
         --array "$mel@$d/o.npy" | cut -d' ' -f1 >>"$d/a"
     rm -f "$d/o.flac" "$d/o.npy"
     measure "$W" process "$d/short.flac" "$d/o.flac" --channels mono --rate 16000 | cut -d' ' -f1 >>"$d/b"
     rm -f "$d/o.flac"
+    measure "$W" process "$d/short.flac" --channels mono --rate 16000 \
+        --array "$mel@$d/o.npy" | cut -d' ' -f1 >>"$d/m"
+    rm -f "$d/o.npy"
     measure "$py" bench/analysis_ref.py "$d/short.flac" "$d/t.npy" | cut -d' ' -f1 >>"$d/c"
+    measure "$py" -c "import torch, torchaudio, numpy" | cut -d' ' -f1 >>"$d/i"
 done
-a=$(median <"$d/a") b=$(median <"$d/b") c=$(median <"$d/c")
+a=$(median <"$d/a") b=$(median <"$d/b") c=$(median <"$d/c") m=$(median <"$d/m") i=$(median <"$d/i")
+rss_h=$(measure "$W" --help | cut -d' ' -f2)
 rss_s=$(measure "$W" process "$d/short.flac" "$d/o.flac" --channels mono --rate 16000 --array "$mel@$d/o.npy" | cut -d' ' -f2)
 rm -f "$d/o.flac" "$d/o.npy"
 rss_l=$(measure "$W" process "$d/long.flac" "$d/o.flac" --channels mono --rate 16000 --array "$mel@$d/o.npy" | cut -d' ' -f2)
@@ -51,6 +61,10 @@ echo "analysis bench: 3.5-minute 44.1 kHz stereo FLAC -> 16 kHz mono, log-mel 12
 printf '  wiggly+mel     %7.3f s CPU\n' "$a"
 printf '  wiggly         %7.3f s CPU   (analysis adds %.1f %%, target <= 25 %%)\n' "$b" \
     "$(echo "$a $b" | awk '{print ($1 - $2) / $2 * 100}')"
-printf '  torchaudio     %7.3f s CPU   (%.1fx wiggly+mel, target >= 8x)\n' "$c" \
-    "$(echo "$c $a" | awk '{print $1 / $2}')"
-printf '  peak RSS wiggly+mel: %d KiB (3.5 min), %d KiB (60 min)\n' "$rss_s" "$rss_l"
+printf '  wiggly mel only %6.3f s CPU   (no FLAC: the torchaudio script'"'"'s work)\n' "$m"
+printf '  torchaudio     %7.3f s CPU   (%.1fx wiggly+mel, %.1fx wiggly mel only; target >= 8x)\n' \
+    "$c" "$(echo "$c $a" | awk '{print $1 / $2}')" "$(echo "$c $m" | awk '{print $1 / $2}')"
+printf '  import only    %7.3f s CPU   (torchaudio per track without it: %.3f s, %.1fx wiggly mel only)\n' \
+    "$i" "$(echo "$c $i" | awk '{print $1 - $2}')" "$(echo "$c $i $m" | awk '{print ($1 - $2) / $3}')"
+printf '  peak RSS wiggly+mel: %d KiB (3.5 min), %d KiB (60 min); wiggly --help: %d KiB\n' \
+    "$rss_s" "$rss_l" "$rss_h"
