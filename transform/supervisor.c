@@ -9,7 +9,9 @@
  * descriptors, spawns, kills and reaps; a worker writes its own request
  * line to fd 3 under the child's write lock, outside p->mu. Workers sleep on
  * p->cv; the supervisor broadcasts on every change. The supervisor sleeps in
- * poll() at most TICK_MS, so timers need no heap.
+ * poll() until the nearest of its timers (next_timer: a few per child, so
+ * no heap), at most IDLE_MS; a child's exit wakes it through a pidfd
+ * (pidfd_open, Linux 5.3), or, where there is none, it polls every TICK_MS.
  *
  * The child is made between fork() and execve() with async-signal-safe
  * calls only: everything it needs (argv, envp, the program's path) is built
@@ -21,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -38,7 +41,8 @@
 
 extern char **environ;
 
-#define TICK_MS         50
+#define TICK_MS         50   /* without a pidfd: how often waitpid is tried */
+#define IDLE_MS         1000 /* the longest sleep: the memory reading's period */
 #define OUT_LINE_MAX    4096 /* a stdout/stderr line is cut here */
 #define OUT_LINES_PER_S 200  /* per child and stream; the rest is counted */
 #define KILL_AFTER_S    3.0  /* SIGTERM -> SIGKILL */
@@ -90,6 +94,7 @@ struct child {
     int timed_out;        /* killed for a request's timeout (calls already finished) */
     long hwm_kib;
     double hwm_at;
+    int pidfd; /* readable when the child exits; -1 without pidfd_open */
 };
 
 struct blame {
@@ -438,6 +443,9 @@ static void spawn(struct tf_pool *p, struct child *ch)
         setsockopt(req[0], SOL_SOCKET, SO_SNDBUF, &one, sizeof(one));
     }
     ch->pid = pid;
+#ifdef SYS_pidfd_open
+    ch->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+#endif
     ch->req_fd = req[0];
     ch->rep_fd = rep[0];
     ch->out.fd = out[0];
@@ -531,6 +539,7 @@ static void child_gone(struct tf_pool *p, struct child *ch, int status)
     close_fd(&ch->rep_fd);
     close_fd(&ch->out.fd);
     close_fd(&ch->err.fd);
+    close_fd(&ch->pidfd);
     ch->pid = 0;
     ch->state = CH_DOWN;
     if (ch->calls)
@@ -811,6 +820,10 @@ static void check_timers(struct tf_pool *p, struct child *ch, double t)
             read_hwm(ch);
         }
         pid_t r = waitpid(ch->pid, &status, WNOHANG);
+        if (r < 0 && errno == ECHILD) { /* reaped by someone else: gone all the same */
+            r = ch->pid;
+            status = 0;
+        }
         if (r == ch->pid) {
             /* Drain what it printed before going. */
             if (ch->out.fd >= 0)
@@ -824,16 +837,58 @@ static void check_timers(struct tf_pool *p, struct child *ch, double t)
     }
 }
 
+/* The earliest time check_timers has something to do for ch (HUGE_VAL:
+ * nothing), mirroring its conditions. */
+static double next_timer(const struct tf_pool *p, const struct child *ch)
+{
+    double t = HUGE_VAL;
+#define AT(x)                                                                                      \
+    do {                                                                                           \
+        double x_ = (x);                                                                           \
+        if (x_ < t)                                                                                \
+            t = x_;                                                                                \
+    } while (0)
+    if (ch->out.dropped)
+        AT(ch->out.window + 1.0);
+    if (ch->err.dropped)
+        AT(ch->err.window + 1.0);
+    switch (ch->state) {
+    case CH_DOWN:
+        if (!p->stopping && p->state != TF_FAILED)
+            AT(ch->restart_at);
+        break;
+    case CH_STARTING:
+        AT(ch->hello_deadline);
+        if (ch->rep_eof)
+            AT(ch->eof_at + 1.0);
+        break;
+    case CH_READY:
+        for (const struct call *c = ch->calls; c; c = c->next)
+            AT(c->deadline);
+        if (ch->rep_eof)
+            AT(ch->eof_at + 1.0);
+        break;
+    case CH_STOPPING:
+        if (ch->kill_at > 0)
+            AT(ch->kill_at);
+        break;
+    }
+    if (ch->pid > 0)
+        AT(ch->pidfd >= 0 ? ch->hwm_at + 1.0 : now_s() + TICK_MS / 1000.0);
+#undef AT
+    return t;
+}
+
 static void *supervise(void *arg)
 {
     struct tf_pool *p = arg;
     int n = p->o.workers;
-    struct pollfd *pf = calloc((size_t)n * 3 + 1, sizeof(*pf));
+    struct pollfd *pf = calloc((size_t)n * 4 + 1, sizeof(*pf));
     if (!pf)
         abort();
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        double t = now_s();
+        double t = now_s(), next = t + IDLE_MS / 1000.0;
         int all_down = 1;
         for (int i = 0; i < n; i++) {
             check_timers(p, &p->ch[i], t);
@@ -845,12 +900,19 @@ static void *supervise(void *arg)
         pf[k++] = (struct pollfd){.fd = p->wake[0], .events = POLLIN};
         for (int i = 0; i < n; i++) {
             struct child *ch = &p->ch[i];
+            double at = next_timer(p, ch);
+            if (at < next)
+                next = at;
             pf[k++] = (struct pollfd){.fd = ch->rep_fd, .events = POLLIN};
             pf[k++] = (struct pollfd){.fd = ch->out.fd, .events = POLLIN};
             pf[k++] = (struct pollfd){.fd = ch->err.fd, .events = POLLIN};
+            pf[k++] = (struct pollfd){.fd = ch->pidfd, .events = POLLIN};
         }
+        /* +1 ms: wake just after the deadline, not just before it. */
+        double wait_ms = (next - now_s()) * 1000.0 + 1.0;
+        int timeout = wait_ms <= 0 ? 0 : wait_ms >= IDLE_MS ? IDLE_MS : (int)wait_ms;
         pthread_mutex_unlock(&p->mu);
-        int r = poll(pf, k, TICK_MS);
+        int r = poll(pf, k, timeout);
         pthread_mutex_lock(&p->mu);
         if (r <= 0)
             continue;
@@ -861,7 +923,7 @@ static void *supervise(void *arg)
         }
         for (int i = 0; i < n; i++) {
             struct child *ch = &p->ch[i];
-            struct pollfd *q = &pf[1 + 3 * i];
+            struct pollfd *q = &pf[1 + 4 * i]; /* q[3], the pidfd: check_timers reaps */
             if (q[0].revents && ch->rep_fd == q[0].fd && ch->rep_fd >= 0 &&
                 ch->state != CH_STOPPING)
                 read_replies(p, ch);
@@ -916,7 +978,7 @@ int tf_pool_create(const struct tf_opts *o, struct tf_pool **out, char *why, siz
     for (int i = 0; i < o->workers; i++) {
         struct child *ch = &p->ch[i];
         ch->index = i;
-        ch->req_fd = ch->rep_fd = ch->out.fd = ch->err.fd = -1;
+        ch->req_fd = ch->rep_fd = ch->out.fd = ch->err.fd = ch->pidfd = -1;
         ch->backoff = BACKOFF_MIN_S;
         pthread_mutex_init(&ch->wmu, NULL);
     }
@@ -1181,6 +1243,7 @@ void tf_pool_call(struct tf_pool *p, const struct tf_request *req, const atomic_
         pthread_mutex_unlock(&p->mu);
         /* A failed write means the child is dying: its exit resolves the call. */
         send_line(ch, c->line, c->line_len);
+        wake(p); /* the supervisor's next sleep ends by this call's deadline */
         pthread_mutex_lock(&p->mu);
     }
     if (c && c->state == CALL_FINISHED) {
