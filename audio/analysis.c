@@ -72,13 +72,18 @@ void audio_array_spec_init(struct audio_array_spec *a, enum audio_array_kind kin
     memset(a, 0, sizeof(*a));
     a->kind = kind;
     a->n_fft = 2048;
-    a->hop = 512;
+    a->hop = audio_array_hop_default(a->n_fft);
     a->center = 1;
     a->power = 2;
     a->n_mels = 128;
     a->slaney_norm = 1;
     a->top_db = 80;
     a->n_mfcc = 20;
+}
+
+int audio_array_hop_default(int n_fft)
+{
+    return n_fft / 4;
 }
 
 static const char *const kind_names[] = {"stft", "mel", "mfcc"};
@@ -229,7 +234,7 @@ int audio_array_spec_parse(const char *text, struct audio_array_spec *a, char *w
         hop_set |= !strcmp(tok, "hop");
     }
     if (!hop_set)
-        a->hop = a->n_fft / 4;
+        a->hop = audio_array_hop_default(a->n_fft);
     return audio_array_spec_check(a, 0, why, n);
 }
 

@@ -122,8 +122,13 @@ struct audio_array_spec {
 
 /* Fills *a with librosa's defaults for kind (n_fft 2048, hop 512, center,
  * power 2, 128 Slaney mels with Slaney norm from 0 Hz to rate/2, top_db
- * 80, 20 MFCCs); path NULL. */
+ * 80, 20 MFCCs); path NULL. These, audio_plot_spec_init's and
+ * audio_array_hop_default are the one place the defaults are written: the
+ * job config (config/load.c) takes its defaults from them. */
 void audio_array_spec_init(struct audio_array_spec *a, enum audio_array_kind kind);
+/* The hop when only n_fft is given: librosa's n_fft / 4 (win_length // 4);
+ * for the arrays and the picture. */
+int audio_array_hop_default(int n_fft);
 /* "stft", "mel", "mfcc". */
 int audio_array_kind_parse(const char *name, enum audio_array_kind *out);
 const char *audio_array_kind_name(enum audio_array_kind k);

@@ -49,11 +49,16 @@ struct audio__plot {
 
 void audio_plot_spec_init(struct audio_plot_spec *p)
 {
+    struct audio_array_spec a;
+    /* The picture is a mel array: its defaults are the array's. */
+    audio_array_spec_init(&a, AUDIO_ARRAY_MEL);
     memset(p, 0, sizeof(*p));
-    p->n_fft = 2048;
-    p->hop = 512;
-    p->n_mels = 128;
-    p->top_db = 80;
+    p->n_fft = a.n_fft;
+    p->hop = a.hop;
+    p->n_mels = a.n_mels;
+    p->fmin = a.fmin;
+    p->fmax = a.fmax;
+    p->top_db = a.top_db;
     p->width_max = 1024;
     p->axes = 1;
     p->cmap = AUDIO_CMAP_MAGMA;
@@ -152,7 +157,7 @@ int audio_plot_spec_parse(const char *text, struct audio_plot_spec *p, char *why
         hop_set |= !strcmp(tok, "hop");
     }
     if (!hop_set)
-        p->hop = p->n_fft / 4;
+        p->hop = audio_array_hop_default(p->n_fft);
     return audio_plot_spec_check(p, 0, why, n);
 }
 

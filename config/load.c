@@ -7,7 +7,9 @@
  * ${VAR:-default} substitution before they are validated. Every value is
  * checked here, once, so the service can trust the struct; locations only
  * for their generic syntax (see normalize_location): the storage schemes
- * check the rest. No globals, no locks: thread-safe. */
+ * check the rest. The defaults of the analysis arrays and the picture are
+ * the audio library's (audio_array_spec_init, audio_plot_spec_init), read
+ * from it so that they are written once. No globals, no locks: thread-safe. */
 #include "config/config.h"
 
 #include <ctype.h>
@@ -20,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "audio/audio.h"
 #include "config/pos_int.h"
 
 #define CFG_FILE_MAX   (1024 * 1024) /* a config is a few hundred bytes */
@@ -824,6 +827,60 @@ static int get_number(struct ctx *c, json_t *obj, const char *opath, const char 
     return 0;
 }
 
+/* n_fft and hop of an analysis array or the picture: n_fft even, hop
+ * librosa's n_fft / 4 unless given, and at most n_fft. */
+static int get_frames(struct ctx *c, json_t *o, const char *p, int *n_fft, int *hop)
+{
+    char q[PATH_MAX_LEN];
+    int rc;
+    if ((rc = get_int(c, o, p, "n_fft", AUDIO_ARRAY_NFFT_MIN, AUDIO_ARRAY_NFFT_MAX, n_fft)) < 0)
+        return rc;
+    join(q, p, "n_fft");
+    if (*n_fft % 2)
+        return fail(c, q, 0, "\"%s\" must be even (KISS FFT's real transform), got %d", q, *n_fft);
+    *hop = audio_array_hop_default(*n_fft);
+    if ((rc = get_int(c, o, p, "hop", 1, AUDIO_ARRAY_NFFT_MAX, hop)) < 0)
+        return rc;
+    join(q, p, "hop");
+    if (*hop > *n_fft)
+        return fail(c, q, 0, "\"%s\" must be at most n_fft (%d), got %d", q, *n_fft, *hop);
+    return 0;
+}
+
+/* fmax against the Nyquist frequency of steps.rate, and, where with_fmin,
+ * fmin below fmax (rate / 2 when fmax is 0); with no steps.rate and no
+ * fmax they are checked when the track's rate is known. */
+static int check_band(struct ctx *c, const char *p, double fmin, double fmax, int with_fmin)
+{
+    char q[PATH_MAX_LEN];
+    int rate = c->job->steps.rate;
+    join(q, p, "fmax");
+    if (fmax > 0 && rate && fmax > rate / 2.0)
+        return fail(c, q, 0,
+                    "\"%s\" %g Hz is above the Nyquist frequency of \"steps.rate\" %d (%g Hz)", q,
+                    fmax, rate, rate / 2.0);
+    double top = fmax > 0 ? fmax : rate / 2.0;
+    join(q, p, "fmin");
+    if (with_fmin && (fmax > 0 || rate) && fmin >= top)
+        return fail(c, q, 0, "\"%s\" %g Hz must be below fmax (%g Hz)", q, fmin, top);
+    return 0;
+}
+
+/* The suffix of an array or the picture: dflt unless given, not empty. */
+static int get_out_suffix(struct ctx *c, json_t *o, const char *p, const char *dflt, char **out)
+{
+    char q[PATH_MAX_LEN];
+    int rc;
+    if (!(*out = strdup(dflt)))
+        return fail(c, p, 0, "out of memory");
+    if ((rc = get_suffix(c, o, p, "suffix", out)) < 0)
+        return rc;
+    join(q, p, "suffix");
+    if (!(*out)[0])
+        return fail(c, q, 0, "\"%s\" must not be empty", q);
+    return 0;
+}
+
 /* One entry of analysis.arrays (docs/analysis.md). */
 static int load_array(struct ctx *c, json_t *arrays, const char *name, struct cfg_array *a)
 {
@@ -840,6 +897,8 @@ static int load_array(struct ctx *c, json_t *arrays, const char *name, struct cf
     static const char *const scales[] = {"slaney", "htk", NULL};
     static const char *const norms[] = {"slaney", "none", NULL};
     static const char *const wins[] = {"hann", NULL};
+    static const enum audio_array_kind audio_kinds[] = {AUDIO_ARRAY_STFT, AUDIO_ARRAY_MEL,
+                                                        AUDIO_ARRAY_MFCC};
     char p[PATH_MAX_LEN], q[PATH_MAX_LEN];
     char *kind = NULL, *scale = NULL, *norm = NULL, *win = NULL;
     json_t *o;
@@ -868,69 +927,52 @@ static int load_array(struct ctx *c, json_t *arrays, const char *name, struct cf
         if (!applies && json_object_get(o, scoped[k].key))
             return fail(c, q, 1, "\"%s\" does not apply to kind \"%s\"", q, kinds[a->kind]);
     }
-    a->n_fft = 2048;
-    a->center = 1;
-    a->power = 2;
-    a->top_db = 80;
-    a->n_mels = 128;
-    a->slaney_norm = 1;
-    a->n_mfcc = 20;
-    if ((rc = get_int(c, o, p, "n_fft", 16, 65536, &a->n_fft)) < 0)
+    struct audio_array_spec d;
+    audio_array_spec_init(&d, audio_kinds[a->kind]);
+    a->n_fft = d.n_fft;
+    a->center = d.center;
+    a->power = d.power;
+    a->db = d.db;
+    a->top_db = d.top_db;
+    a->n_mels = d.n_mels;
+    a->fmin = d.fmin;
+    a->fmax = d.fmax;
+    a->htk = d.htk;
+    a->slaney_norm = d.slaney_norm;
+    a->n_mfcc = d.n_mfcc;
+    if ((rc = get_frames(c, o, p, &a->n_fft, &a->hop)) < 0)
         return rc;
-    join(q, p, "n_fft");
-    if (a->n_fft % 2)
-        return fail(c, q, 0, "\"%s\" must be even (KISS FFT's real transform), got %d", q,
-                    a->n_fft);
-    a->hop = a->n_fft / 4;
-    if ((rc = get_int(c, o, p, "hop", 1, 65536, &a->hop)) < 0)
-        return rc;
-    join(q, p, "hop");
-    if (a->hop > a->n_fft)
-        return fail(c, q, 0, "\"%s\" must be at most n_fft (%d), got %d", q, a->n_fft, a->hop);
     if ((rc = get_enum(c, o, p, "win", wins, &win)) < 0 ||
         (rc = get_bool(c, o, p, "center", &a->center)) < 0 ||
         (rc = get_number(c, o, p, "power", 0, 4, 1, &a->power)) < 0 ||
         (rc = get_bool(c, o, p, "db", &a->db)) < 0 ||
         (rc = get_number(c, o, p, "top_db", 0, 1000, 0, &a->top_db)) < 0 ||
-        (rc = get_int(c, o, p, "n_mels", 1, 1024, &a->n_mels)) < 0 ||
+        (rc = get_int(c, o, p, "n_mels", 1, AUDIO_ARRAY_MELS_MAX, &a->n_mels)) < 0 ||
         (rc = get_number(c, o, p, "fmin", 0, 384000, 0, &a->fmin)) < 0 ||
         (rc = get_number(c, o, p, "fmax", 0, 384000, 1, &a->fmax)) < 0 ||
         (rc = get_enum(c, o, p, "mel_scale", scales, &scale)) < 0 ||
         (rc = get_enum(c, o, p, "norm", norms, &norm)) < 0 ||
-        (rc = get_int(c, o, p, "n_mfcc", 1, 1024, &a->n_mfcc)) < 0) {
+        (rc = get_int(c, o, p, "n_mfcc", 1, AUDIO_ARRAY_MELS_MAX, &a->n_mfcc)) < 0) {
         free(win);
         free(scale);
         free(norm);
         return rc;
     }
-    a->htk = scale && !strcmp(scale, "htk");
-    a->slaney_norm = !norm || !strcmp(norm, "slaney");
+    if (scale)
+        a->htk = !strcmp(scale, "htk");
+    if (norm)
+        a->slaney_norm = !strcmp(norm, "slaney");
     free(win);
     free(scale);
     free(norm);
     join(q, p, "n_mfcc");
     if (a->kind == CFG_ARRAY_MFCC && a->n_mfcc > a->n_mels)
         return fail(c, q, 0, "\"%s\" must be at most n_mels (%d), got %d", q, a->n_mels, a->n_mfcc);
-    int rate = c->job->steps.rate;
-    join(q, p, "fmax");
-    if (a->fmax > 0 && rate && a->fmax > rate / 2.0)
-        return fail(c, q, 0,
-                    "\"%s\" %g Hz is above the Nyquist frequency of \"steps.rate\" %d (%g Hz)", q,
-                    a->fmax, rate, rate / 2.0);
-    double fmax = a->fmax > 0 ? a->fmax : rate / 2.0;
-    join(q, p, "fmin");
-    if (a->kind != CFG_ARRAY_STFT && (a->fmax > 0 || rate) && a->fmin >= fmax)
-        return fail(c, q, 0, "\"%s\" %g Hz must be below fmax (%g Hz)", q, a->fmin, fmax);
+    if ((rc = check_band(c, p, a->fmin, a->fmax, a->kind != CFG_ARRAY_STFT)) < 0)
+        return rc;
     char dflt[80];
     snprintf(dflt, sizeof(dflt), ".%s.npy", name);
-    if (!(a->suffix = strdup(dflt)))
-        return fail(c, p, 0, "out of memory");
-    if ((rc = get_suffix(c, o, p, "suffix", &a->suffix)) < 0)
-        return rc;
-    join(q, p, "suffix");
-    if (!a->suffix[0])
-        return fail(c, q, 0, "\"%s\" must not be empty", q);
-    return 0;
+    return get_out_suffix(c, o, p, dflt, &a->suffix);
 }
 
 /* analysis.plot (docs/analysis.md "Pictures"). */
@@ -941,56 +983,33 @@ static int load_plot(struct ctx *c, json_t *an)
     static const char *const cmaps[] = {"magma", "viridis", NULL};
     struct cfg_plot *pl = &c->job->analysis.plot;
     const char *p = "analysis.plot";
-    char q[PATH_MAX_LEN];
+    struct audio_plot_spec d;
     json_t *o;
     int rc;
     if ((rc = get_object(c, an, "analysis", "plot", 0, &o)) < 0 || !o)
         return rc;
+    audio_plot_spec_init(&d);
     pl->enabled = 1;
-    pl->n_fft = 2048;
-    pl->n_mels = 128;
-    pl->width_max = 1024;
-    pl->axes = 1;
-    pl->top_db = 80;
+    pl->n_fft = d.n_fft;
+    pl->n_mels = d.n_mels;
+    pl->fmin = d.fmin;
+    pl->fmax = d.fmax;
+    pl->top_db = d.top_db;
+    pl->width_max = d.width_max;
+    pl->axes = d.axes;
     if ((rc = check_keys(c, o, p, keys)) < 0 ||
-        (rc = get_int(c, o, p, "n_fft", 16, 65536, &pl->n_fft)) < 0)
+        (rc = get_frames(c, o, p, &pl->n_fft, &pl->hop)) < 0)
         return rc;
-    join(q, p, "n_fft");
-    if (pl->n_fft % 2)
-        return fail(c, q, 0, "\"%s\" must be even (KISS FFT's real transform), got %d", q,
-                    pl->n_fft);
-    pl->hop = pl->n_fft / 4;
-    if ((rc = get_int(c, o, p, "hop", 1, 65536, &pl->hop)) < 0)
-        return rc;
-    join(q, p, "hop");
-    if (pl->hop > pl->n_fft)
-        return fail(c, q, 0, "\"%s\" must be at most n_fft (%d), got %d", q, pl->n_fft, pl->hop);
-    if ((rc = get_int(c, o, p, "n_mels", 1, 1024, &pl->n_mels)) < 0 ||
-        (rc = get_int(c, o, p, "width_max", 1, 4096, &pl->width_max)) < 0 ||
+    if ((rc = get_int(c, o, p, "n_mels", 1, AUDIO_ARRAY_MELS_MAX, &pl->n_mels)) < 0 ||
+        (rc = get_int(c, o, p, "width_max", 1, AUDIO_PLOT_WIDTH_MAX, &pl->width_max)) < 0 ||
         (rc = get_bool(c, o, p, "axes", &pl->axes)) < 0 ||
         (rc = get_number(c, o, p, "fmin", 0, 384000, 0, &pl->fmin)) < 0 ||
         (rc = get_number(c, o, p, "fmax", 0, 384000, 1, &pl->fmax)) < 0 ||
         (rc = get_number(c, o, p, "top_db", 0, 1000, 1, &pl->top_db)) < 0 ||
-        (rc = get_enum(c, o, p, "colormap", cmaps, &pl->colormap)) < 0)
+        (rc = get_enum(c, o, p, "colormap", cmaps, &pl->colormap)) < 0 ||
+        (rc = check_band(c, p, pl->fmin, pl->fmax, 1)) < 0)
         return rc;
-    int rate = c->job->steps.rate;
-    join(q, p, "fmax");
-    if (pl->fmax > 0 && rate && pl->fmax > rate / 2.0)
-        return fail(c, q, 0,
-                    "\"%s\" %g Hz is above the Nyquist frequency of \"steps.rate\" %d (%g Hz)", q,
-                    pl->fmax, rate, rate / 2.0);
-    double fmax = pl->fmax > 0 ? pl->fmax : rate / 2.0;
-    join(q, p, "fmin");
-    if ((pl->fmax > 0 || rate) && pl->fmin >= fmax)
-        return fail(c, q, 0, "\"%s\" %g Hz must be below fmax (%g Hz)", q, pl->fmin, fmax);
-    if (!(pl->suffix = strdup(".png")))
-        return fail(c, p, 0, "out of memory");
-    if ((rc = get_suffix(c, o, p, "suffix", &pl->suffix)) < 0)
-        return rc;
-    join(q, p, "suffix");
-    if (!pl->suffix[0])
-        return fail(c, q, 0, "\"%s\" must not be empty", q);
-    return 0;
+    return get_out_suffix(c, o, p, ".png", &pl->suffix);
 }
 
 static int load_analysis(struct ctx *c, json_t *root)
