@@ -154,6 +154,10 @@ struct audio_fingerprint_spec {
  * tempo "default", buf 1024, hop 512; onset "default", buf 512, hop 256,
  * silence -70 dB, minimum inter-onset interval 12 ms. */
 #define AUDIO_RHYTHM_BUF_MAX 65536
+#define AUDIO_TEMPO_BUF      1024 /* the defaults: config/load.c reads them here */
+#define AUDIO_TEMPO_HOP      512
+#define AUDIO_ONSET_BUF      512
+#define AUDIO_ONSET_HOP      256
 struct audio_tempo_spec {
     int enabled;
     const char *method; /* NULL = "default" */

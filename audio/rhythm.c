@@ -68,8 +68,8 @@ int audio__rhythm_create(struct audio__rhythm **out, const struct audio_tempo_sp
                          struct audio_error *err)
 {
     *out = NULL;
-    int tbuf = t->buf ? t->buf : 1024, thop = t->hop ? t->hop : 512;
-    int obuf = o->buf ? o->buf : 512, ohop = o->hop ? o->hop : 256;
+    int tbuf = t->buf ? t->buf : AUDIO_TEMPO_BUF, thop = t->hop ? t->hop : AUDIO_TEMPO_HOP;
+    int obuf = o->buf ? o->buf : AUDIO_ONSET_BUF, ohop = o->hop ? o->hop : AUDIO_ONSET_HOP;
     const char *tm = t->method ? t->method : "default", *om = o->method ? o->method : "default";
     int rc;
     if ((t->enabled && (rc = check_sizes("tempo", tbuf, thop, err))) ||

@@ -744,10 +744,11 @@ static int load_rhythm(struct ctx *c, json_t *f, const char *key, struct cfg_rhy
         return rc;
     if ((rc = check_keys(c, o, p, onsets ? okeys : tkeys)) < 0 ||
         (rc = get_enum(c, o, p, "method", methods, &r->method)) < 0 ||
-        (rc = get_int(c, o, p, "buf", 2, 65536, &r->buf)) < 0 ||
-        (rc = get_int(c, o, p, "hop", 1, 65536, &r->hop)) < 0)
+        (rc = get_int(c, o, p, "buf", 2, AUDIO_RHYTHM_BUF_MAX, &r->buf)) < 0 ||
+        (rc = get_int(c, o, p, "hop", 1, AUDIO_RHYTHM_BUF_MAX, &r->hop)) < 0)
         return rc;
-    int buf = r->buf ? r->buf : onsets ? 512 : 1024, hop = r->hop ? r->hop : onsets ? 256 : 512;
+    int buf = r->buf ? r->buf : onsets ? AUDIO_ONSET_BUF : AUDIO_TEMPO_BUF;
+    int hop = r->hop ? r->hop : onsets ? AUDIO_ONSET_HOP : AUDIO_TEMPO_HOP;
     join(q, p, "hop");
     if (hop > buf)
         return fail(c, q, 0, "\"%s\" must be at most buf (%d), got %d", q, buf, hop);
