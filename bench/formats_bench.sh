@@ -48,7 +48,7 @@ median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 ratio() { echo "$1 $2" | awk '{ if ($2 > 0) printf "%.2fx", $1 / $2; else print "-" }'; }
 base=$(measure "$W" --help | cut -d' ' -f2)
 echo "formats bench: 3.5-minute 44.1 kHz stereo track -> 16 kHz mono FLAC, median of $rounds (CPU = user + sys)"
-printf '  baseline: `wiggly --help` peak RSS %d KiB (%.1f MiB)\n' "$base" "$(echo "$base" | awk '{print $1 / 1024}')"
+printf '  baseline: "wiggly --help" peak RSS %d KiB (%.1f MiB)\n' "$base" "$(echo "$base" | awk '{print $1 / 1024}')"
 printf '  %-9s %10s %10s %8s %12s %12s %9s   %s\n' input wiggly ffmpeg "ff/wig" "wiggly RSS" "ffmpeg RSS" "+track" \
     "general path (fast/general)"
 for f in aac.m4a mp3.mp3 opus.ogg; do
