@@ -19,19 +19,12 @@
 # never fails on time.   bench/formats_bench.sh [BUILD_DIR] [--rounds R]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=build rounds=3
-while [ $# -gt 0 ]; do
-    case $1 in
-    --rounds) rounds=$2; shift 2 ;;
-    *) build=$1; shift ;;
-    esac
-done
-W=$PWD/$build/cli/wiggly
+# shellcheck source=bench/bench_lib.sh
+. bench/bench_lib.sh
+bench_setup "$@"
 command -v ffmpeg >/dev/null || { echo "formats bench: needs the ffmpeg command line" >&2; exit 1; }
 ffmpeg -hide_banner -h filter=aresample 2>/dev/null | grep -q ' soxr ' ||
     { echo "formats bench: this ffmpeg has no soxr resampler" >&2; exit 1; }
-d=$(mktemp -d)
-trap 'rm -rf "$d"' EXIT
 "$W" gen "$d/src.wav" --seconds 210 --rate 44100 --channels 2 --signal music >/dev/null
 ff() { ffmpeg -nostdin -hide_banner -loglevel error -y "$@"; }
 ff -i "$d/src.wav" -c:a aac -b:a 256k "$d/aac.m4a"
@@ -39,12 +32,6 @@ ff -i "$d/src.wav" -c:a libmp3lame -b:a 256k "$d/mp3.mp3"
 ff -i "$d/src.wav" -c:a libopus -b:a 128k "$d/opus.ogg"
 general=0
 "$W" process --help 2>&1 | grep -q -- --no-fast-path && general=1
-# Prints "cpu_seconds peak_kib" of one command.
-measure() {
-    /usr/bin/time -f "%U %S %M" -o "$d/time" "$@" >/dev/null 2>"$d/err" || { cat "$d/err" >&2; exit 1; }
-    awk '{printf "%.3f %d\n", $1 + $2, $3}' "$d/time"
-}
-median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 ratio() { echo "$1 $2" | awk '{ if ($2 > 0) printf "%.2fx", $1 / $2; else print "-" }'; }
 base=$(measure "$W" --help | cut -d' ' -f2)
 echo "formats bench: 3.5-minute 44.1 kHz stereo track -> 16 kHz mono FLAC, median of $rounds (CPU = user + sys)"
