@@ -19,20 +19,14 @@
 # on time.   bench/analysis_bench.sh [BUILD_DIR] [--rounds R]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=build rounds=3
-while [ $# -gt 0 ]; do
-    case $1 in
-    --rounds) rounds=$2; shift 2 ;;
-    *) build=$1; shift ;;
-    esac
-done
-W=$PWD/$build/cli/wiggly
+# shellcheck source=bench/bench_lib.sh
+. bench/bench_lib.sh
+bench_setup "$@"
 py=/usr/bin/python3
-d=$(mktemp -d)
-trap 'rm -rf "$d"' EXIT
 "$W" gen "$d/short.flac" --seconds 210 --rate 44100 --channels 2 --signal music >/dev/null
 "$W" gen "$d/long.flac" --seconds 3600 --rate 44100 --channels 2 --signal music >/dev/null
 mel="mel,n_fft=1024,hop=256,n_mels=128,db=true"
+<<<<<<< HEAD
 # Prints "cpu_seconds peak_kib" of one command.
 measure() {
     /usr/bin/time -f "%U %S %M" -o "$d/time" "$@" >/dev/null 2>"$d/err" || { cat "$d/err" >&2; exit 1; }
@@ -40,6 +34,9 @@ measure() {
 }
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 : >"$d/a"; : >"$d/b"; : >"$d/c"; : >"$d/m"; : >"$d/i"
+=======
+: >"$d/a"; : >"$d/b"; : >"$d/c"
+>>>>>>> fbench
 for r in $(seq "$rounds"); do
     measure "$W" process "$d/short.flac" "$d/o.flac" --channels mono --rate 16000 \
         --array "$mel@$d/o.npy" | cut -d' ' -f1 >>"$d/a"

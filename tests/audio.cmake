@@ -16,6 +16,16 @@ if(CMOCKA_FOUND)
                         PkgConfig::CMOCKA PkgConfig::SNDFILE m)
   add_test(NAME audio_cli COMMAND test_audio_cli $<TARGET_FILE:wiggly>)
   set_tests_properties(audio_cli PROPERTIES LABELS "audio" TIMEOUT 300)
+
+  # FFmpeg's decoder (audio/ffdec.c) on lossless files the ffmpeg command
+  # line makes at test time; skipped without it.
+  find_program(WIGGLY_FFMPEG_CLI ffmpeg)
+  if(WIGGLY_FFMPEG_CLI)
+    add_executable(test_audio_ffdec test_audio_ffdec.c)
+    target_link_libraries(test_audio_ffdec PRIVATE wiggly_audio wiggly_audio_testutil PkgConfig::CMOCKA)
+    add_test(NAME audio_ffdec COMMAND test_audio_ffdec ${WIGGLY_FFMPEG_CLI})
+    set_tests_properties(audio_ffdec PROPERTIES LABELS "audio;unit" TIMEOUT 300)
+  endif()
 endif()
 # The formats read through FFmpeg's libraries, hostile references included
 # (tests/ffmpeg_formats.sh); skipped (77) without the ffmpeg command line.

@@ -9,8 +9,10 @@
 #  - a video-only file, truncated and corrupt files fail permanently
 #    (bad_audio in `wiggly run`) with the library's reason;
 #  - hostile inputs that name other files or URLs (an HLS playlist, an
-#    ffconcat list, a concat: reference) are refused, a listener on
-#    127.0.0.1 sees no connection and, under strace, no other file is opened.
+#    ffconcat list, a concat: reference, a DASH manifest, MP4s with an
+#    external data reference) are refused or read only from their own bytes,
+#    a listener on 127.0.0.1 sees no connection and, under strace, no other
+#    file is opened.
 #   ffmpeg_formats.sh WIGGLY PYTHON3        (77 = skipped: no ffmpeg/numpy)
 set -euo pipefail -f
 W=$1 PY=$2
@@ -198,6 +200,94 @@ for h in hls.m3u8 list.ffconcat concat.txt dash.mpd; do
     fi
     echo "# $h: $e"
 done
+
+# 5. An MP4 whose track says its samples live elsewhere (an external data
+# reference, made by tests/support/mp4_dref.py from an ALAC M4A of the 1 kHz
+# sine): a 'url ' entry (flags 0: not in this file) naming a file or the
+# listener, and a Mac alias ('alis', the entry FFmpeg's mov demuxer follows
+# when enable_drefs is set, relative to the input's folder) naming a file
+# next to it. The referenced secret.m4a holds a 440 Hz sine; same.m4a is
+# the very file the references were made from, for the cases whose own
+# sample data is zeroed (--zero-mdat), so that only the referenced file has
+# the audio. Under strace nothing but the input is opened and no connect()
+# is made; wiggly either refuses with a reason or decodes the 1 kHz sine of
+# the file itself, never the 440 Hz, and never audio a zeroed file lacks.
+# The fixture is checked too: the ffmpeg command line with -enable_drefs 1
+# does open same.m4a for the alias and decodes its 1 kHz from there.
+mkdir "$d/dref"
+ff -f lavfi -i "$(mono 44100)" -c:a alac "$d/dref/same.m4a"
+ff -f lavfi -i "aevalsrc=0.5*sin(2*PI*440*t):s=44100:d=2" -c:a alac "$d/dref/secret.m4a"
+# Levels of 1 kHz and 440 Hz (dBFS) in the middle second of a 16-bit WAV.
+levels() {
+    "$PY" - "$1" <<'PYEOF'
+import sys, wave
+import numpy as np
+w = wave.open(sys.argv[1])
+x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(float) / 32768
+r = w.getframerate()
+mid = x[len(x) // 4: len(x) // 4 + r]
+n = np.arange(len(mid))
+db = [20 * np.log10(2 * abs(np.dot(mid, np.exp(-2j * np.pi * f * n / r))) / len(mid) + 1e-12)
+      for f in (1000, 440)]
+print("%.1f %.1f" % tuple(db))
+PYEOF
+}
+below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+drefs=(
+    "url@file://$d/dref/secret.m4a@"
+    "url@http://127.0.0.1:$port/x@"
+    "url@file://$d/dref/same.m4a@--zero-mdat"
+    "alis@$d/dref/secret.m4a@"
+    "alis@$d/dref/same.m4a@--zero-mdat"
+)
+i=0
+for c in "${drefs[@]}"; do
+    IFS='@' read -r kind where zero <<<"$c"
+    i=$((i + 1))
+    in="$d/dref/dref$i.m4a"
+    # shellcheck disable=SC2086
+    "$PY" "$(dirname "$0")/support/mp4_dref.py" "$d/dref/same.m4a" "$in" "$kind" "$where" $zero
+    rm -f "$d/out/dref.wav"
+    rc=0
+    if command -v strace >/dev/null; then
+        e=$(strace -f -qq -e trace=%file,connect -o "$d/strace.dref$i" \
+            "$W" process "$in" "$d/out/dref.wav" 2>&1) || rc=$?
+        grep -q "open.*dref/dref$i.m4a" "$d/strace.dref$i" || { echo "dref$i: strace saw no open"; fails=$((fails + 1)); }
+        if grep -E 'secret|same\.m4a|connect\(' "$d/strace.dref$i"; then
+            echo "dref$i: opened the referenced file or connected"
+            fails=$((fails + 1))
+        fi
+    else
+        e=$("$W" process "$in" "$d/out/dref.wav" 2>&1) || rc=$?
+    fi
+    if [ "$rc" != 0 ]; then
+        [ -n "$e" ] || { echo "dref$i: failed without a reason"; fails=$((fails + 1)); }
+        echo "# dref$i ($kind $where $zero): refused: $e"
+        continue
+    fi
+    read -r l1k l440 <<<"$(levels "$d/out/dref.wav")"
+    echo "# dref$i ($kind $where $zero): decoded its own bytes: 1 kHz at $l1k dB, 440 Hz at $l440 dB"
+    if [ -n "$zero" ]; then
+        below "$l1k" -60 || { echo "dref$i: decoded audio its file does not hold"; fails=$((fails + 1)); }
+    else
+        if ! below -6.5 "$l1k" || ! below "$l1k" -5.5; then
+            echo "dref$i: not its own sine"
+            fails=$((fails + 1))
+        fi
+    fi
+    below "$l440" -60 || { echo "dref$i: the referenced file's 440 Hz"; fails=$((fails + 1)); }
+done
+if command -v strace >/dev/null; then
+    strace -f -qq -e trace=%file -o "$d/strace.ffcli" ffmpeg -nostdin -loglevel quiet -y -enable_drefs 1 \
+        -i "$d/dref/dref5.m4a" "$d/out/dref_cli.wav" || true
+    read -r l1k _ <<<"$(levels "$d/out/dref_cli.wav" 2>/dev/null || echo "-999 0")"
+    if grep -q 'open.*same\.m4a' "$d/strace.ffcli" && below -6.5 "$l1k"; then
+        echo "# fixture: ffmpeg -enable_drefs 1 opens same.m4a for dref5 and decodes its 1 kHz at $l1k dB"
+    else
+        echo "fixture: the ffmpeg CLI did not follow dref5's alias (1 kHz at $l1k dB): the test proves nothing"
+        fails=$((fails + 1))
+    fi
+fi
 [ ! -e "$conn_file" ] || { echo "the listener saw a connection"; fails=$((fails + 1)); }
 
 [ "$fails" = 0 ] || { echo "ffmpeg_formats: $fails failures"; exit 1; }

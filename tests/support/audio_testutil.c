@@ -382,3 +382,11 @@ int audio_test_check_wide_features(const char *json, const struct audio_test_pcm
         return -1;
     return 0;
 }
+
+int audio_test_remove_dir(const char *dir)
+{
+    char cmd[600];
+    if (strchr(dir, '\'') || snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir) >= (int)sizeof(cmd))
+        return -1;
+    return system(cmd) == 0 ? 0 : -1;
+}

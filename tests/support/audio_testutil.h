@@ -64,6 +64,8 @@ double audio_test_rms(const struct audio_test_pcm *p, int ch, int64_t from, int6
 /* Reads a whole file (malloc'ed) or returns NULL. */
 void *audio_test_slurp(const char *path, size_t *len);
 int audio_test_spit(const char *path, const void *buf, size_t len);
+/* rm -rf dir (a test's own temporary folder): 0 or -1. */
+int audio_test_remove_dir(const char *dir);
 
 /* A number from a flat JSON object: 0 and *v, or -1 (missing or null). */
 int audio_test_json_number(const char *json, const char *key, double *v);
