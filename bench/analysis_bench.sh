@@ -26,17 +26,7 @@ py=/usr/bin/python3
 "$W" gen "$d/short.flac" --seconds 210 --rate 44100 --channels 2 --signal music >/dev/null
 "$W" gen "$d/long.flac" --seconds 3600 --rate 44100 --channels 2 --signal music >/dev/null
 mel="mel,n_fft=1024,hop=256,n_mels=128,db=true"
-<<<<<<< HEAD
-# Prints "cpu_seconds peak_kib" of one command.
-measure() {
-    /usr/bin/time -f "%U %S %M" -o "$d/time" "$@" >/dev/null 2>"$d/err" || { cat "$d/err" >&2; exit 1; }
-    awk '{printf "%.3f %d\n", $1 + $2, $3}' "$d/time"
-}
-median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 : >"$d/a"; : >"$d/b"; : >"$d/c"; : >"$d/m"; : >"$d/i"
-=======
-: >"$d/a"; : >"$d/b"; : >"$d/c"
->>>>>>> fbench
 for r in $(seq "$rounds"); do
     measure "$W" process "$d/short.flac" "$d/o.flac" --channels mono --rate 16000 \
         --array "$mel@$d/o.npy" | cut -d' ' -f1 >>"$d/a"
