@@ -181,9 +181,10 @@ static int fail_av(struct ffdec *d, struct audio_error *err, int averr, const ch
     return audio__fail(err, AUDIO_ECORRUPT, "%s: %s", what, why);
 }
 
-static int ff_dec_open(struct audio__vio *v, void **st, struct audio__dec_info *info,
-                       struct audio_error *err)
+static int ff_dec_open(struct audio__vio *v, const struct audio__dec_hint *hint, void **st,
+                       struct audio__dec_info *info, struct audio_error *err)
 {
+    (void)hint;
     pthread_once(&log_once, quiet_log);
     struct ffdec *d = calloc(1, sizeof(*d));
     if (!d)
