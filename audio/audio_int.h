@@ -95,12 +95,15 @@ struct audio__decoder_ops {
     void (*close)(void *st);
 };
 extern const struct audio__decoder_ops audio__mpg123_decoder;
+extern const struct audio__decoder_ops audio__opus_fast_decoder;
 extern const struct audio__decoder_ops audio__sf_decoder;
 extern const struct audio__decoder_ops audio__ff_decoder;
 /* The fast paths' choices, pure (unit-tested): mpg123's MPG123_DOWN_SAMPLE
  * (0, 1 or 2 for 1:1, 2:1, 4:1), the largest that keeps the rate at or
  * above want_rate; and the Opus decode rate, the smallest of 8, 12, 16, 24
- * and 48 kHz at or above want_rate (48000 when want_rate is 0). */
+ * and 48 kHz strictly above want_rate (48000 when want_rate is 0): libopus's
+ * band edge at a lower rate is softer than soxr's, so soxr always runs
+ * after it and cuts the band (docs/audio.md "Fast paths"). */
 int audio__mpg123_down_sample(int file_rate, int want_rate);
 int audio__opus_decode_rate(int want_rate);
 struct audio__decoder {

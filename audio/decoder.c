@@ -1,8 +1,8 @@
 /* decoder.c: the input side's table of decoders, tried in order on the same
  * bytes. mpg123 directly comes first but claims MP3 only when the hint makes
- * a fast path apply (mono and/or 2:1, 4:1 synthesis, mpg123dec.c); then
- * libsndfile: it keeps what it reads well (WAV, AIFF, FLAC, Ogg
- * Vorbis and Opus, MP3) and its behaviour there is what the tests pin. Only
+ * a fast path apply (mono, mpg123dec.c), and so does libopus for Opus in
+ * Ogg or Matroska (a lower rate and/or mono, ffdec.c); then libsndfile: it keeps what it reads well
+ * (WAV, AIFF, FLAC, Ogg Vorbis and Opus, MP3) and its behaviour there is what the tests pin. Only
  * bytes libsndfile does not recognise go to FFmpeg (ffdec.c). The choice is
  * made from the bytes alone, never from a name. No locks here. */
 #include "audio/audio_int.h"
@@ -11,6 +11,7 @@
 
 static const struct audio__decoder_ops *const decoders[] = {
     &audio__mpg123_decoder,
+    &audio__opus_fast_decoder,
     &audio__sf_decoder,
     &audio__ff_decoder,
 };
@@ -41,7 +42,8 @@ int audio__decoder_open(struct audio__decoder *d, struct audio__vio *v,
         }
         /* The fast path's decoder declines silently: libsndfile's words
          * come first, as before. */
-        if (!have_first && decoders[i] != &audio__mpg123_decoder) {
+        if (!have_first && decoders[i] != &audio__mpg123_decoder &&
+            decoders[i] != &audio__opus_fast_decoder) {
             first = e;
             have_first = 1;
         }
@@ -74,7 +76,7 @@ int audio__opus_decode_rate(int want_rate)
 {
     static const int rates[] = {8000, 12000, 16000, 24000};
     for (size_t i = 0; want_rate > 0 && i < sizeof(rates) / sizeof(rates[0]); i++)
-        if (rates[i] >= want_rate)
+        if (rates[i] > want_rate)
             return rates[i];
     return 48000;
 }

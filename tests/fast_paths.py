@@ -94,9 +94,12 @@ def level_db(x, amp):
     return 10 * np.log10(np.mean(x ** 2) / (amp * amp / 2))
 
 
-# codec: (extension, ffmpeg encoder arguments, input rate)
+# codec: (extension, ffmpeg encoder arguments, input rate, codec frame)
+OPUS = ["-c:a", "libopus", "-b:a", "128k"]
 CODECS = {
-    "mp3": (".mp3", ["-c:a", "libmp3lame", "-b:a", "256k"], 44100),
+    "mp3": (".mp3", ["-c:a", "libmp3lame", "-b:a", "256k"], 44100, 1152),
+    "opus": (".opus", OPUS, 48000, 960),
+    "webm": (".webm", OPUS, 48000, 960),
 }
 if len(sys.argv) > 2:
     CODECS = {k: v for k, v in CODECS.items() if k in sys.argv[2:]}
@@ -111,14 +114,24 @@ CASES = {
         (["--rate", "22050", "--channels", "keep"], None, 44100, 2),
         (["--channels", "mono"], "mpg123-fast", 44100, 1),
     ],
+    "opus": [
+        (["--rate", "16000", "--channels", "mono"], "libopus-fast", 24000, 1),
+        (["--rate", "8000", "--channels", "mono"], "libopus-fast", 12000, 1),
+        (["--rate", "22050", "--channels", "mono"], "libopus-fast", 24000, 1),
+        (["--rate", "16000", "--channels", "keep"], "libopus-fast", 24000, 2),
+        (["--rate", "24000", "--channels", "keep"], None, 48000, 2),
+        (["--channels", "mono"], "libopus-fast", 48000, 1),
+        (["--rate", "44100", "--channels", "keep"], None, 48000, 2),
+    ],
 }
+CASES["webm"] = CASES["opus"][:2] + CASES["opus"][5:]
 
 AMP = 0.5
 gen_music = os.path.join(D, "music.wav")
 subprocess.run([W, "gen", gen_music, "--seconds", "20", "--signal", "music"], check=True,
                capture_output=True)
 
-for codec, (ext, enc, in_rate) in CODECS.items():
+for codec, (ext, enc, in_rate, frame) in CODECS.items():
     src = {}
 
     def make(name, filt):
@@ -146,7 +159,7 @@ for codec, (ext, enc, in_rate) in CODECS.items():
         check(rf == rn and xf.shape[1] == xn.shape[1],
               "%s: same output rate %d and channels %d" % (label, rf, xf.shape[1]))
         # One codec frame (1152 samples for MP3, 960 for Opus at 48 kHz) at the output rate.
-        slack = int(np.ceil(1152 * rf / in_rate)) + 1
+        slack = int(np.ceil(frame * rf / in_rate)) + 1
         for name, ((_, _, _, _, a), (_, _, _, _, b)) in outs.items():
             check(abs(len(a) - len(b)) <= slack,
                   "%s: %s frames %d fast vs %d normal (slack %d)" % (label, name, len(a), len(b),
