@@ -236,6 +236,9 @@ struct audio_spec {
     struct audio_tempo_spec tempo;
     struct audio_onset_spec onsets;
     const struct audio_plot_spec *plot; /* borrowed; NULL = none */
+    /* 1: no codec fast path (docs/audio.md "Fast paths"): decode what the
+     * file holds, then channel op and soxr, as for every other format. */
+    int no_fast_path;
 };
 
 struct audio_info {
@@ -246,7 +249,10 @@ struct audio_info {
     /* Input side only: what was read and by which library. */
     char container[32];  /* e.g. "WAV", "mov,mp4,m4a,3gp,3g2,mj2" (cut to fit) */
     char codec[32];      /* e.g. "PCM_16", "aac" */
-    const char *decoder; /* "libsndfile" or "ffmpeg"; static */
+    const char *decoder; /* "libsndfile", "ffmpeg" or a fast path, e.g. "mpg123-fast"; static */
+    /* run, input side: what the decoder delivered (a fast path decodes at a
+     * lower rate or to mono; rate and channels above are the file's). */
+    int decoded_rate, decoded_channels;
 };
 
 struct audio_result {

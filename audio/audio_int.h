@@ -70,25 +70,49 @@ struct audio__dec_info {
     /* Set by a decoder that knows the container even when open fails (no
      * audio stream): its AUDIO_ENOTAUDIO is then the final word. */
     int recognised;
+    /* What the file holds when a fast path delivers less (rate and channels
+     * above are what read() delivers); decoder.c fills them otherwise. */
+    int file_rate, file_channels;
+    const char *path; /* static: the fast path taken, NULL = the decoder's name */
+};
+/* What the job wants, so that a codec can do part of the channel op and the
+ * resampling itself (docs/audio.md "Fast paths"). A decoder may then deliver
+ * fewer channels or a lower rate; the chain takes both from the info. */
+struct audio__dec_hint {
+    int want_rate;  /* the output rate, 0 = keep */
+    int want_mono;  /* the channel op mixes to mono */
+    int allow_fast; /* 0: decode exactly what the file holds */
 };
 struct audio__decoder_ops {
-    const char *name; /* "libsndfile", "ffmpeg" */
-    /* v is borrowed for the decoder's life and positioned at 0. */
-    int (*open)(struct audio__vio *v, void **st, struct audio__dec_info *info,
-                struct audio_error *err);
+    const char *name; /* "mpg123-fast", "libsndfile", "ffmpeg" */
+    /* v is borrowed for the decoder's life and positioned at 0; hint may be
+     * NULL (the probe: no fast path). */
+    int (*open)(struct audio__vio *v, const struct audio__dec_hint *hint, void **st,
+                struct audio__dec_info *info, struct audio_error *err);
     /* Up to `frames` interleaved frames into buf: the count, 0 at the end of
      * the stream, or a negative AUDIO_E* code (a corrupt stream). */
     long (*read)(void *st, float *buf, size_t frames, struct audio_error *err);
     void (*close)(void *st);
 };
+extern const struct audio__decoder_ops audio__mpg123_decoder;
+extern const struct audio__decoder_ops audio__opus_fast_decoder;
 extern const struct audio__decoder_ops audio__sf_decoder;
 extern const struct audio__decoder_ops audio__ff_decoder;
+/* The fast paths' choices, pure (unit-tested): mpg123's MPG123_DOWN_SAMPLE
+ * (0, 1 or 2 for 1:1, 2:1, 4:1), the largest that keeps the rate at or
+ * above want_rate; and the Opus decode rate, the smallest of 8, 12, 16, 24
+ * and 48 kHz strictly above want_rate (48000 when want_rate is 0): libopus's
+ * band edge at a lower rate is softer than soxr's, so soxr always runs
+ * after it and cuts the band (docs/audio.md "Fast paths"). */
+int audio__mpg123_down_sample(int file_rate, int want_rate);
+int audio__opus_decode_rate(int want_rate);
 struct audio__decoder {
     const struct audio__decoder_ops *ops; /* NULL when not open */
     void *st;
     struct audio__dec_info info;
 };
-int audio__decoder_open(struct audio__decoder *d, struct audio__vio *v, struct audio_error *err);
+int audio__decoder_open(struct audio__decoder *d, struct audio__vio *v,
+                        const struct audio__dec_hint *hint, struct audio_error *err);
 void audio__decoder_close(struct audio__decoder *d);
 
 /* A WAVE header's own claim about its data chunk (see wavclaim.c). */

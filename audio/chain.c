@@ -339,7 +339,13 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
     /* Before libsndfile opens it: the claim check moves the read position. */
     struct audio__wav_claim claim;
     audio__wav_claim(vin, &claim);
-    rc = audio__decoder_open(&c.dec, vin, err);
+    /* The job's wishes, for a codec that can meet them cheaper itself. */
+    struct audio__dec_hint hint = {
+        .want_rate = spec->rate,
+        .want_mono = spec->channels == AUDIO_CH_MONO,
+        .allow_fast = !spec->no_fast_path,
+    };
+    rc = audio__decoder_open(&c.dec, vin, &hint, err);
     if (rc)
         return rc;
     c.ii.samplerate = c.dec.info.rate;
@@ -475,13 +481,20 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
         goto out;
     }
     if (res) {
-        res->in.rate = c.ii.samplerate;
-        res->in.channels = ic;
+        /* The file's rate and channels; frames counted at the file's rate
+         * when a fast path decoded at a lower one. */
+        res->in.rate = c.dec.info.file_rate;
+        res->in.channels = c.dec.info.file_channels;
         res->in.frames = c.in_frames;
+        if (c.dec.info.file_rate != c.ii.samplerate)
+            res->in.frames =
+                (int64_t)((double)c.in_frames * c.dec.info.file_rate / c.ii.samplerate + 0.5);
+        res->in.decoded_rate = c.ii.samplerate;
+        res->in.decoded_channels = ic;
         res->in.format = c.dec.info.format;
         memcpy(res->in.container, c.dec.info.container, sizeof(res->in.container));
         memcpy(res->in.codec, c.dec.info.codec, sizeof(res->in.codec));
-        res->in.decoder = c.dec.ops->name;
+        res->in.decoder = c.dec.info.path ? c.dec.info.path : c.dec.ops->name;
         res->out.rate = orate;
         res->out.channels = oc;
         res->out.frames = c.out_frames;
@@ -614,7 +627,7 @@ int audio_probe_file(const char *path, struct audio_info *info, struct audio_err
         return audio__fail(err, AUDIO_ENOTAUDIO, "not an audio file: empty input");
     }
     struct audio__decoder d;
-    rc = audio__decoder_open(&d, &v, err);
+    rc = audio__decoder_open(&d, &v, NULL, err); /* no hint: the file's own rate and channels */
     if (rc) {
         close(v.fd);
         return rc;

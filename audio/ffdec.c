@@ -35,6 +35,8 @@
 #include <libavutil/avutil.h>
 #include <libavutil/error.h>
 #include <libavutil/log.h>
+#include <opus.h>
+#include <opus_multistream.h>
 
 #define AVIO_BUF 65536
 
@@ -60,6 +62,13 @@ struct ffdec {
     int done;
     int64_t frames; /* handed out so far */
     char codec[32];
+    /* The Opus fast path: libopus at a lower rate and/or to mono, fed the
+     * demuxer's packets (one of the two decoders; no AVCodecContext). */
+    OpusDecoder *od;    /* mapping family 0: can also downmix to mono */
+    OpusMSDecoder *msd; /* other families */
+    float *pcm;         /* one decoded packet, up to 120 ms */
+    int pcm_max, pcm_pos, pcm_len;
+    int skip; /* pre-skip still to drop, at the decode rate */
 };
 
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
@@ -159,6 +168,9 @@ static void ff_dec_close(void *st)
     struct ffdec *d = st;
     if (!d)
         return;
+    opus_decoder_destroy(d->od);
+    opus_multistream_decoder_destroy(d->msd);
+    free(d->pcm);
     av_frame_free(&d->frame);
     av_packet_free(&d->pkt);
     avcodec_free_context(&d->cc);
@@ -181,8 +193,149 @@ static int fail_av(struct ffdec *d, struct audio_error *err, int averr, const ch
     return audio__fail(err, AUDIO_ECORRUPT, "%s: %s", what, why);
 }
 
-static int ff_dec_open(struct audio__vio *v, void **st, struct audio__dec_info *info,
-                       struct audio_error *err)
+static int fail_stream(struct ffdec *d, struct audio_error *err, int averr)
+{
+    char what[96];
+    snprintf(what, sizeof(what), "corrupt %s stream at frame %lld", d->codec, (long long)d->frames);
+    return fail_av(d, err, averr, what);
+}
+
+/* The Opus fast path applies: a lower decode rate, or a family-0 stereo
+ * stream wanted as mono (libopus mixes (L + R) / 2 itself, like the chain's
+ * AUDIO_CH_MONO; measured by tests/fast_paths.py). Other mappings keep
+ * their channels: libopus has no downmix for them. Fills what the
+ * decoder is created with from the OpusHead (RFC 7845 5.1), which FFmpeg
+ * gives as extradata for Ogg and Matroska alike. */
+struct opus_head {
+    int channels, pre_skip, gain_q8, family, streams, coupled;
+    unsigned char map[255];
+};
+
+static int opus_head_parse(const AVCodecParameters *p, struct opus_head *h)
+{
+    const unsigned char *x = p->extradata;
+    if (!x || p->extradata_size < 19 || memcmp(x, "OpusHead", 8) || (x[8] & 0xf0))
+        return -1;
+    h->channels = x[9];
+    h->pre_skip = x[10] | x[11] << 8;
+    h->gain_q8 = (int16_t)(x[16] | x[17] << 8);
+    h->family = x[18];
+    if (h->channels < 1)
+        return -1;
+    if (h->family == 0) {
+        if (h->channels > 2)
+            return -1;
+        h->streams = 1;
+        h->coupled = h->channels - 1;
+        h->map[0] = 0;
+        h->map[1] = 1;
+        return 0;
+    }
+    if (p->extradata_size < 21 + h->channels)
+        return -1;
+    h->streams = x[19];
+    h->coupled = x[20];
+    memcpy(h->map, x + 21, (size_t)h->channels);
+    return h->streams < 1 || h->coupled > h->streams ? -1 : 0;
+}
+
+static int opus_fast_setup(struct ffdec *d, const AVStream *as, const struct audio__dec_hint *hint,
+                           struct audio_error *err)
+{
+    struct opus_head h;
+    if (!hint || !hint->allow_fast || as->codecpar->codec_id != AV_CODEC_ID_OPUS ||
+        opus_head_parse(as->codecpar, &h) != 0)
+        return 1;
+    int rate = audio__opus_decode_rate(hint->want_rate);
+    int mono = hint->want_mono && h.family == 0 && h.channels == 2;
+    if (rate == 48000 && !mono)
+        return 1;
+    int ch = mono ? 1 : h.channels, e = OPUS_OK;
+    if (h.family == 0)
+        d->od = opus_decoder_create(rate, ch, &e);
+    else
+        d->msd = opus_multistream_decoder_create(rate, ch, h.streams, h.coupled, h.map, &e);
+    if (e != OPUS_OK || (!d->od && !d->msd))
+        return 1; /* the general path decides what is wrong */
+    e = d->od ? opus_decoder_ctl(d->od, OPUS_SET_GAIN(h.gain_q8))
+              : opus_multistream_decoder_ctl(d->msd, OPUS_SET_GAIN(h.gain_q8));
+    if (e != OPUS_OK)
+        return 1;
+    d->pcm_max = rate / 1000 * 120;
+    if (!(d->pcm = malloc((size_t)d->pcm_max * (size_t)ch * sizeof(float))) ||
+        !(d->pkt = av_packet_alloc()))
+        return audio__fail(err, AUDIO_ENOMEM, "out of memory");
+    d->rate = rate;
+    d->channels = ch;
+    d->skip = (int)((int64_t)h.pre_skip * rate / 48000);
+    return 0;
+}
+
+/* The next packet of our stream decoded into d->pcm: 1, 0 at the end, or a
+ * code. The demuxer's end trimming (Ogg's last granule, Matroska's
+ * DiscardPadding) comes as skip-samples side data in 48 kHz samples. */
+static int opus_next(struct ffdec *d, struct audio_error *err)
+{
+    int ret;
+    do {
+        av_packet_unref(d->pkt);
+        if ((ret = av_read_frame(d->fmt, d->pkt)) == AVERROR_EOF)
+            return 0;
+        if (ret < 0)
+            return fail_stream(d, err, ret);
+    } while (d->pkt->stream_index != d->stream);
+    if (d->pkt->size <= 0)
+        return fail_stream(d, err, AVERROR_INVALIDDATA);
+    int n = d->od ? opus_decode_float(d->od, d->pkt->data, d->pkt->size, d->pcm, d->pcm_max, 0)
+                  : opus_multistream_decode_float(d->msd, d->pkt->data, d->pkt->size, d->pcm,
+                                                  d->pcm_max, 0);
+    if (n < 0)
+        return audio__fail(err, AUDIO_ECORRUPT, "corrupt opus stream at frame %lld: %s",
+                           (long long)d->frames, opus_strerror(n));
+    size_t sd_size = 0;
+    const uint8_t *sd = av_packet_get_side_data(d->pkt, AV_PKT_DATA_SKIP_SAMPLES, &sd_size);
+    if (sd && sd_size >= 8) {
+        int64_t end = (int64_t)(sd[4] | sd[5] << 8 | sd[6] << 16 | (uint32_t)sd[7] << 24);
+        end = end * d->rate / 48000;
+        n = end >= n ? 0 : n - (int)end;
+    }
+    d->pcm_pos = 0;
+    d->pcm_len = n;
+    if (d->skip) {
+        int k = d->skip < n ? d->skip : n;
+        d->pcm_pos = k;
+        d->skip -= k;
+    }
+    return 1;
+}
+
+static long opus_read(struct ffdec *d, float *buf, size_t frames, struct audio_error *err)
+{
+    size_t got = 0;
+    while (got < frames && !d->done) {
+        if (d->pcm_pos < d->pcm_len) {
+            size_t n = (size_t)(d->pcm_len - d->pcm_pos);
+            if (n > frames - got)
+                n = frames - got;
+            memcpy(buf + got * (size_t)d->channels,
+                   d->pcm + (size_t)d->pcm_pos * (size_t)d->channels,
+                   n * (size_t)d->channels * sizeof(float));
+            d->pcm_pos += (int)n;
+            got += n;
+            continue;
+        }
+        int rc = opus_next(d, err);
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
+            d->done = 1;
+    }
+    d->frames += (int64_t)got;
+    return (long)got;
+}
+
+static int ff_open(struct audio__vio *v, const struct audio__dec_hint *hint, int fast_only,
+                   void **st, struct audio__dec_info *info, struct audio_error *err)
 {
     pthread_once(&log_once, quiet_log);
     struct ffdec *d = calloc(1, sizeof(*d));
@@ -260,6 +413,19 @@ static int ff_dec_open(struct audio__vio *v, void **st, struct audio__dec_info *
         if ((int)i != d->stream)
             d->fmt->streams[i]->discard = AVDISCARD_ALL;
     AVStream *as = d->fmt->streams[d->stream];
+    if ((rc = opus_fast_setup(d, as, hint, err)) <= 0) {
+        if (rc < 0)
+            goto fail;
+        info->path = "libopus-fast";
+        info->file_rate = 48000;
+        info->file_channels = as->codecpar->ch_layout.nb_channels;
+        goto opened;
+    }
+    rc = 0;
+    if (fast_only) {
+        rc = audio__fail(err, AUDIO_ENOTAUDIO, "not an audio file: no Opus fast path");
+        goto fail;
+    }
     if (!(d->cc = avcodec_alloc_context3(codec)) || !(d->pkt = av_packet_alloc()) ||
         !(d->frame = av_frame_alloc())) {
         rc = audio__fail(err, AUDIO_ENOMEM, "out of memory");
@@ -282,6 +448,7 @@ static int ff_dec_open(struct audio__vio *v, void **st, struct audio__dec_info *
                          codec->name, d->rate, d->channels);
         goto fail;
     }
+opened:
     info->rate = d->rate;
     info->channels = d->channels;
     info->frames = -1;
@@ -296,7 +463,7 @@ static int ff_dec_open(struct audio__vio *v, void **st, struct audio__dec_info *
      * ASF with its preroll) and codecs pad and trim at both ends: allow two
      * codec frames or 100 ms, whichever is more, before calling it cut. A
      * cut inside the stream is found by the demuxer or decoder anyway. */
-    int64_t fs2 = d->cc->frame_size > 0 ? 2 * (int64_t)d->cc->frame_size : 0;
+    int64_t fs2 = d->cc && d->cc->frame_size > 0 ? 2 * (int64_t)d->cc->frame_size : 0;
     info->frames_slack = fs2 > d->rate / 10 ? fs2 : d->rate / 10;
     info->sf_format = 0;
     info->format = AUDIO_FMT_AUTO;
@@ -367,13 +534,6 @@ static void convert(const AVFrame *f, int from, int n, int ch, float *out)
     }
 }
 
-static int fail_stream(struct ffdec *d, struct audio_error *err, int averr)
-{
-    char what[96];
-    snprintf(what, sizeof(what), "corrupt %s stream at frame %lld", d->codec, (long long)d->frames);
-    return fail_av(d, err, averr, what);
-}
-
 /* Gets the next decoded frame into d->frame: 1, 0 at the end, or a code. */
 static int next_frame(struct ffdec *d, struct audio_error *err)
 {
@@ -428,6 +588,8 @@ static int next_frame(struct ffdec *d, struct audio_error *err)
 static long ff_dec_read(void *st, float *buf, size_t frames, struct audio_error *err)
 {
     struct ffdec *d = st;
+    if (d->od || d->msd)
+        return opus_read(d, buf, frames, err);
     size_t got = 0;
     while (got < frames && !d->done) {
         if (d->have_frame && d->frame_pos < d->frame->nb_samples) {
@@ -457,5 +619,44 @@ static long ff_dec_read(void *st, float *buf, size_t frames, struct audio_error 
     return (long)got;
 }
 
+static int ff_dec_open(struct audio__vio *v, const struct audio__dec_hint *hint, void **st,
+                       struct audio__dec_info *info, struct audio_error *err)
+{
+    return ff_open(v, hint, 0, st, info, err);
+}
+
 const struct audio__decoder_ops audio__ff_decoder = {"ffmpeg", ff_dec_open, ff_dec_read,
                                                      ff_dec_close};
+
+/* The Opus fast path ahead of libsndfile (which reads Ogg Opus, but only at
+ * 48 kHz): claims an Opus stream in Ogg or Matroska/WebM when the hint
+ * makes a lower rate or a mono decode apply, declines everything else
+ * silently, failures included, so that the general path gives its usual
+ * verdict. A cheap look at the first bytes keeps other formats from
+ * paying for a libavformat probe. */
+static int opus_fast_open(struct audio__vio *v, const struct audio__dec_hint *hint, void **st,
+                          struct audio__dec_info *info, struct audio_error *err)
+{
+    unsigned char b[36];
+    if (!hint || !hint->allow_fast ||
+        (!hint->want_mono && audio__opus_decode_rate(hint->want_rate) == 48000))
+        return audio__fail(err, AUDIO_ENOTAUDIO, "not an audio file: no Opus fast path");
+    v->pos = 0;
+    sf_count_t n = audio__vio_ops.read(b, sizeof(b), v);
+    v->pos = 0;
+    int ogg_opus =
+        n == (sf_count_t)sizeof(b) && !memcmp(b, "OggS", 4) && !memcmp(b + 28, "OpusHead", 8);
+    int ebml = n >= 4 && !memcmp(b, "\x1a\x45\xdf\xa3", 4);
+    if (!ogg_opus && !ebml)
+        return audio__fail(err, AUDIO_ENOTAUDIO, "not an audio file: not Opus");
+    int rc = ff_open(v, hint, 1, st, info, err);
+    if (rc) {
+        memset(info, 0, sizeof(*info));
+        v->pos = 0;
+        return audio__fail(err, AUDIO_ENOTAUDIO, "not an audio file: the Opus fast path declines");
+    }
+    return 0;
+}
+
+const struct audio__decoder_ops audio__opus_fast_decoder = {"libopus-fast", opus_fast_open,
+                                                            ff_dec_read, ff_dec_close};

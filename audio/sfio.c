@@ -401,9 +401,10 @@ struct sf_dec {
     int64_t claim;  /* the header's frame count, -1 unknown */
 };
 
-static int sf_dec_open(struct audio__vio *v, void **st, struct audio__dec_info *info,
-                       struct audio_error *err)
+static int sf_dec_open(struct audio__vio *v, const struct audio__dec_hint *hint, void **st,
+                       struct audio__dec_info *info, struct audio_error *err)
 {
+    (void)hint; /* libsndfile always decodes what the file holds */
     struct sf_dec *d = calloc(1, sizeof(*d));
     if (!d)
         return audio__fail(err, AUDIO_ENOMEM, "out of memory");

@@ -42,6 +42,10 @@ static const char process_usage[] =
     "  --plot [k=v,...@]OUT.png\n"
     "                        log-mel spectrogram picture; keys n_fft, hop, n_mels, fmin,\n"
     "                        fmax, top_db, width_max, axes, colormap (magma, viridis)\n"
+    "  --no-fast-path        decode what IN holds, then channel op and soxr, even\n"
+    "                        where a codec could decode to mono or a lower rate\n"
+    "  -v, --verbose         also print which decoder (or fast path) read IN and\n"
+    "                        at which rate and channel count\n"
     "  --help                this text\n";
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
@@ -259,7 +263,7 @@ int cli_process(int argc, char **argv)
     const char *pos[2] = {NULL, NULL}, *features = NULL;
     struct process_arrays arrs;
     static struct process_text tx; /* big; the options' strings point into it */
-    int npos = 0, probing = 0;
+    int npos = 0, probing = 0, verbose = 0;
     memset(&arrs, 0, sizeof(arrs));
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -269,6 +273,14 @@ int cli_process(int argc, char **argv)
         }
         if (!strcmp(a, "--probe")) {
             probing = 1;
+            continue;
+        }
+        if (!strcmp(a, "--no-fast-path")) {
+            spec.no_fast_path = 1;
+            continue;
+        }
+        if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            verbose = 1;
             continue;
         }
         if (!strncmp(a, "--", 2) && a[2]) {
@@ -343,6 +355,10 @@ int cli_process(int argc, char **argv)
            res.in.channels, (double)res.in.frames / res.in.rate, pos[1] ? pos[1] : "-",
            res.out.rate, res.out.channels, res.seconds,
            pos[1] ? audio_format_name(res.out.format) : "no audio");
+    if (verbose)
+        printf("%s: decoder=%s decoded_rate=%d decoded_channels=%d frames=%lld out_frames=%lld\n",
+               pos[0], res.in.decoder, res.in.decoded_rate, res.in.decoded_channels,
+               (long long)res.in.frames, (long long)res.out.frames);
     audio_result_cleanup(&res);
     return 0;
 }

@@ -9,11 +9,13 @@ set -euo pipefail
 
 runtime=(libsndfile1 libsoxr0 libev4 libjansson4 libcurl4 libmicrohttpd12
          libebur128-1 libkissfft-float131 libchromaprint1 libaubio5 libpng16-16
-         libssl3 ca-certificates libavformat59 libavcodec59 libavutil57)
+         libssl3 ca-certificates libavformat59 libavcodec59 libavutil57
+         libmpg123-0 libopus0)
 build=(build-essential cmake pkg-config git
        libsndfile1-dev libsoxr-dev libev-dev libjansson-dev libcurl4-openssl-dev
        libmicrohttpd-dev libebur128-dev libkissfft-dev libchromaprint-dev libaubio-dev
-       libpng-dev libssl-dev libcmocka-dev libavformat-dev libavcodec-dev libavutil-dev)
+       libpng-dev libssl-dev libcmocka-dev libavformat-dev libavcodec-dev libavutil-dev
+       libmpg123-dev libopus-dev)
 # Tests: a JRE for the official Pub/Sub emulator, clang + its runtime for
 # the fuzzers and sanitizers, and curl for the shell-level checks; Python with
 # NumPy for the transform SDK and its examples, and PyTorch (CPU) for the

@@ -35,4 +35,9 @@ if(WIGGLY_PYTHON3)
     COMMAND ${PROJECT_SOURCE_DIR}/tests/ffmpeg_formats.sh $<TARGET_FILE:wiggly> ${WIGGLY_PYTHON3})
   set_tests_properties(audio_ffmpeg_formats PROPERTIES
     SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS "audio;integration")
+  # The codec fast paths held to the normal path (tests/fast_paths.py).
+  add_test(NAME audio_fast_paths
+    COMMAND ${WIGGLY_PYTHON3} ${PROJECT_SOURCE_DIR}/tests/fast_paths.py $<TARGET_FILE:wiggly>)
+  set_tests_properties(audio_fast_paths PROPERTIES
+    SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS "audio;integration")
 endif()

@@ -1187,9 +1187,32 @@ static void test_names(void **state)
     assert_int_equal(audio_quality_parse("ultra", &q), AUDIO_EINVAL);
 }
 
+/* The fast paths' choices (docs/audio.md "Fast paths"). */
+static void test_fast_path_rates(void **state)
+{
+    (void)state;
+    assert_int_equal(audio__mpg123_down_sample(44100, 0), 0);
+    assert_int_equal(audio__mpg123_down_sample(44100, 44100), 0);
+    assert_int_equal(audio__mpg123_down_sample(44100, 22051), 0);
+    assert_int_equal(audio__mpg123_down_sample(44100, 22050), 1);
+    assert_int_equal(audio__mpg123_down_sample(44100, 16000), 1);
+    assert_int_equal(audio__mpg123_down_sample(44100, 11025), 2);
+    assert_int_equal(audio__mpg123_down_sample(48000, 8000), 2);
+    assert_int_equal(audio__mpg123_down_sample(8000, 1000), 2); /* never beyond 4:1 */
+    assert_int_equal(audio__opus_decode_rate(0), 48000);
+    assert_int_equal(audio__opus_decode_rate(16000), 24000); /* strictly above */
+    assert_int_equal(audio__opus_decode_rate(15999), 16000);
+    assert_int_equal(audio__opus_decode_rate(8000), 12000);
+    assert_int_equal(audio__opus_decode_rate(7999), 8000);
+    assert_int_equal(audio__opus_decode_rate(22050), 24000);
+    assert_int_equal(audio__opus_decode_rate(24000), 48000);
+    assert_int_equal(audio__opus_decode_rate(96000), 48000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fast_path_rates),
         cmocka_unit_test(test_resample_44k_16k),
         cmocka_unit_test(test_resample_48k_44k),
         cmocka_unit_test(test_resample_8k_48k),

@@ -1,6 +1,6 @@
 /* fuzz_audio_decode.c: libFuzzer target for the audio chain's decoder side:
  * arbitrary bytes through audio_chain_run_mem (format detection, the WAVE
- * header claim check, libsndfile's decoders, channel op, resampler, WAV
+ * header claim check, the fast paths, libsndfile's decoders, channel op, resampler, WAV
  * encoder). Any error code is fine; crashes, leaks and UB are not. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,6 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .vbr_quality = -1,
         .max_input_bytes = 1 << 20,
         .features = (sel >> 4) & 1,
+        /* Fast paths (mpg123 mono, libopus at 24 kHz) are on unless bit 5
+         * is set: mono with rate 16000 reaches both. */
+        .no_fast_path = (sel >> 5) & 1,
     };
     void *out = NULL;
     size_t out_len = 0;
