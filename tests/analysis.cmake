@@ -28,3 +28,15 @@ if(WIGGLY_PYTHON3)
   set_tests_properties(analysis2_ref PROPERTIES
     SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS "integration;analysis")
 endif()
+# End to end on gs://: `wiggly run` on the official Pub/Sub emulator and
+# wiggly-gcs-emulator, arrays downloaded and compared with torchaudio,
+# skip-completed and a deleted array redone (tests/analysis_gs.py); skipped
+# (77) without the Pub/Sub emulator, Java or torchaudio.
+if(WIGGLY_PYTHON3 AND TARGET wiggly-gcs-emulator)
+  add_test(NAME analysis_gs
+    COMMAND ${WIGGLY_PYTHON3} ${PROJECT_SOURCE_DIR}/tests/analysis_gs.py $<TARGET_FILE:wiggly>
+            $<TARGET_FILE:wiggly-gcs-emulator> ${CMAKE_CURRENT_BINARY_DIR}/analysis_gs.d)
+  set_tests_properties(analysis_gs PROPERTIES
+    SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS "integration;analysis"
+    ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
+endif()
