@@ -40,3 +40,14 @@ if(WIGGLY_PYTHON3 AND TARGET wiggly-gcs-emulator)
     SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS "integration;analysis"
     ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
 endif()
+# Arrays through the transform processor on file:// (a job with both
+# `transform`, the centroid example, and `analysis.arrays`;
+# tests/analysis_transform.py).
+if(WIGGLY_PYTHON3)
+  add_test(NAME analysis_transform
+    COMMAND ${WIGGLY_PYTHON3} ${PROJECT_SOURCE_DIR}/tests/analysis_transform.py $<TARGET_FILE:wiggly>
+            ${CMAKE_CURRENT_BINARY_DIR}/analysis_transform.d)
+  set_tests_properties(analysis_transform PROPERTIES
+    SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS "integration;analysis;transform"
+    ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
+endif()
