@@ -240,7 +240,7 @@ int audio_array_spec_parse(const char *text, struct audio_array_spec *a, char *w
 
 /* ---- the mel filterbank and the DCT (librosa filters.mel, scipy dct) --- */
 
-static double hz_to_mel(double f, int htk)
+double audio__hz_to_mel(double f, int htk)
 {
     if (htk)
         return 2595.0 * log10(1.0 + f / 700.0);
@@ -249,7 +249,7 @@ static double hz_to_mel(double f, int htk)
     return f < min_log_hz ? f / f_sp : min_log_mel + log(f / min_log_hz) / logstep;
 }
 
-static double mel_to_hz(double m, int htk)
+double audio__mel_to_hz(double m, int htk)
 {
     if (htk)
         return 700.0 * (pow(10.0, m / 2595.0) - 1.0);
@@ -258,13 +258,19 @@ static double mel_to_hz(double m, int htk)
     return m < min_log_mel ? m * f_sp : min_log_hz * exp(logstep * (m - min_log_mel));
 }
 
+void audio__mel_points(double *f, int n_mels, double fmin, double fmax, int htk)
+{
+    double m0 = audio__hz_to_mel(fmin, htk), m1 = audio__hz_to_mel(fmax, htk);
+    for (int i = 0; i < n_mels + 2; i++)
+        f[i] = audio__mel_to_hz(m0 + (m1 - m0) * i / (n_mels + 1), htk);
+}
+
 static int make_filters(struct arr *r, int rate)
 {
     const struct audio_array_spec *s = &r->s;
     int nm = s->n_mels, nf = r->nfreq;
     double fmax = s->fmax > 0 ? s->fmax : rate / 2.0;
     double *f = malloc((size_t)(nm + 2) * sizeof(*f));
-    double m0 = hz_to_mel(s->fmin, s->htk), m1 = hz_to_mel(fmax, s->htk);
     r->fb_lo = calloc((size_t)nm, sizeof(int));
     r->fb_n = calloc((size_t)nm, sizeof(int));
     r->fb_off = calloc((size_t)nm, sizeof(int));
@@ -275,8 +281,7 @@ static int make_filters(struct arr *r, int rate)
         free(f);
         return -1;
     }
-    for (int i = 0; i < nm + 2; i++)
-        f[i] = mel_to_hz(m0 + (m1 - m0) * i / (nm + 1), s->htk);
+    audio__mel_points(f, nm, s->fmin, fmax, s->htk);
     int used = 0;
     for (int m = 0; m < nm; m++) {
         double enorm = s->slaney_norm ? 2.0 / (f[m + 2] - f[m]) : 1.0;
@@ -309,15 +314,20 @@ static int make_filters(struct arr *r, int rate)
     return 0;
 }
 
+double *audio__dct_ortho(int n_out, int n_in)
+{
+    double *d = malloc((size_t)n_out * (size_t)n_in * sizeof(double));
+    if (!d)
+        return NULL;
+    for (int k = 0; k < n_out; k++)
+        for (int m = 0; m < n_in; m++)
+            d[k * n_in + m] = cos(PI / n_in * (m + 0.5) * k) * sqrt((k ? 2.0 : 1.0) / n_in);
+    return d;
+}
+
 static int make_dct(struct arr *r)
 {
-    int nm = r->s.n_mels, nc = r->s.n_mfcc;
-    if (!(r->dct = malloc((size_t)nm * (size_t)nc * sizeof(double))))
-        return -1;
-    for (int k = 0; k < nc; k++)
-        for (int m = 0; m < nm; m++)
-            r->dct[k * nm + m] = cos(PI / nm * (m + 0.5) * k) * sqrt((k ? 2.0 : 1.0) / nm);
-    return 0;
+    return (r->dct = audio__dct_ortho(r->s.n_mfcc, r->s.n_mels)) ? 0 : -1;
 }
 
 /* ---- frames ------------------------------------------------------------ */

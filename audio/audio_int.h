@@ -207,6 +207,15 @@ int audio__analysis_add(struct audio__analysis *a, const float *buf, size_t fram
 int audio__analysis_finish(struct audio__analysis *a, const atomic_int *cancel,
                            struct audio_error *err);
 void audio__analysis_destroy(struct audio__analysis *a);
+/* The mel scales of docs/analysis.md "Definitions" (htk: 1 HTK, 0 Slaney). */
+double audio__hz_to_mel(double hz, int htk);
+double audio__mel_to_hz(double mel, int htk);
+/* The n_mels + 2 filter edges f[0] = fmin .. f[n_mels + 1] = fmax, in Hz,
+ * evenly spaced in mel. */
+void audio__mel_points(double *f, int n_mels, double fmin, double fmax, int htk);
+/* The orthonormal DCT-II, n_out x n_in, row-major (scipy dct(type=2,
+ * norm="ortho")): malloc'ed, NULL when out of memory. */
+double *audio__dct_ortho(int n_out, int n_in);
 
 /* A growable string (extras.c). */
 struct audio__str {
@@ -248,7 +257,10 @@ int audio__plot_create(struct audio__plot **out, const struct audio_plot_spec *p
                        int channels, struct audio_error *err);
 int audio__plot_add(struct audio__plot *p, const float *buf, size_t frames,
                     struct audio_error *err);
-int audio__plot_finish(struct audio__plot *p, struct audio_error *err);
+/* Renders the PNG from the temporary file, checking cancel (may be NULL)
+ * before each chunk it reads back: once set, it stops with AUDIO_ECANCELED
+ * and writes no picture. The temporary file is removed either way. */
+int audio__plot_finish(struct audio__plot *p, const atomic_int *cancel, struct audio_error *err);
 /* Removes the temporary file if it is still there. */
 void audio__plot_destroy(struct audio__plot *p);
 
@@ -260,9 +272,10 @@ int audio__extras_create(struct audio__extras **out, const struct audio_spec *sp
 int audio__extras_add(struct audio__extras *x, const float *buf, size_t frames,
                       struct audio_error *err);
 /* Finishes everything; *json (the features JSON, an object, or NULL) is
- * replaced by one with the extra keys. */
+ * replaced by one with the extra keys. cancel (may be NULL) is checked by
+ * the picture's second pass. */
 int audio__extras_finish(struct audio__extras *x, int64_t frames, char **json,
-                         struct audio_error *err);
+                         const atomic_int *cancel, struct audio_error *err);
 void audio__extras_destroy(struct audio__extras *x);
 
 #endif

@@ -505,8 +505,8 @@ static int chain_run(struct audio__vio *vin, uint64_t in_size, struct audio__vio
             goto out;
         }
     }
-    if (c.ex &&
-        (rc = audio__extras_finish(c.ex, c.out_frames, res ? &res->features_json : NULL, err)))
+    if (c.ex && (rc = audio__extras_finish(c.ex, c.out_frames, res ? &res->features_json : NULL,
+                                           spec->cancel, err)))
         goto out;
 out:
     chain_cleanup(&c);

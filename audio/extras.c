@@ -84,11 +84,11 @@ int audio__extras_add(struct audio__extras *x, const float *buf, size_t frames,
 }
 
 int audio__extras_finish(struct audio__extras *x, int64_t frames, char **json,
-                         struct audio_error *err)
+                         const atomic_int *cancel, struct audio_error *err)
 {
     struct audio__str b = {0};
     int rc = 0;
-    if (x->plot && (rc = audio__plot_finish(x->plot, err)))
+    if (x->plot && (rc = audio__plot_finish(x->plot, cancel, err)))
         return rc;
     if ((!x->fp && !x->rh) || !json)
         return 0;

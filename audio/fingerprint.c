@@ -2,8 +2,8 @@
  * AcoustID and MusicBrainz use (docs/analysis.md "Fingerprint").
  *
  * Chromaprint takes 16-bit interleaved PCM. The chain's float samples are
- * converted exactly as libsndfile writes them to a 16-bit WAV (x 32768,
- * clipped, rounded to nearest even), so that the fingerprint of a track is
+ * converted exactly as libsndfile writes them to a 16-bit WAV (see
+ * to_s16), so that the fingerprint of a track is
  * the one fpcalc computes from `wiggly process IN x.wav` with the same
  * steps. Chromaprint is fed chunk by chunk and only the first `seconds` of
  * audio (fpcalc's -length, 120 s by default): its state is a few hundred
@@ -54,15 +54,18 @@ int audio__fingerprint_create(struct audio__fingerprint **out,
     return 0;
 }
 
-/* libsndfile's float to 16-bit conversion with clipping (pcm.c). */
+/* libsndfile's float to 16-bit conversion with clipping on (sfio.c sets
+ * SFC_SET_CLIPPING), pcm.c f2les_clip_array: scaled by 2^31, rounded to an
+ * int32 with lrintf, then its top 16 bits (an arithmetic shift, so about
+ * floor(x * 32768), not the nearest integer); clipped at full scale. */
 static int16_t to_s16(float x)
 {
-    float v = x * 32768.0f;
-    if (!(v < 32767.0f))
+    float v = x * 2147483648.0f;
+    if (!(v < 2147483647.0f))
         return v != v ? 0 : 32767;
-    if (v <= -32768.0f)
+    if (v <= -2147483648.0f)
         return -32768;
-    return (int16_t)lrintf(v);
+    return (int16_t)(lrintf(v) >> 16);
 }
 
 int audio__fingerprint_add(struct audio__fingerprint *f, const float *buf, size_t frames,

@@ -9,8 +9,10 @@
  * power of frames [c F / W, (c+1) F / W), then in dB, coloured over
  * [max - top_db, max]. Memory: W x n_mels floats, bounded by the spec and
  * not by the track's length; the temporary file grows with the track
- * (4 x n_mels bytes a frame) and is removed at the end. Ticks and labels
- * are drawn with a 3 x 5 pixel font at twice its size. No locks. */
+ * (4 x n_mels bytes a frame) and is removed at the end. The second pass
+ * checks the chain's cancel flag before each chunk it reads back and then
+ * writes no picture. Ticks and labels are drawn with a 3 x 5 pixel font at
+ * twice its size. No locks. */
 #define _POSIX_C_SOURCE 200809L /* strtok_r */
 #include "audio/audio_int.h"
 
@@ -246,19 +248,13 @@ static void text(struct canvas *c, int x, int y, const char *s)
     }
 }
 
-static double hz_to_mel(double f)
-{
-    /* Slaney's scale, as analysis.c's default. */
-    const double f_sp = 200.0 / 3, logstep = log(6.4) / 27.0;
-    return f < 1000 ? f / f_sp : 1000 / f_sp + log(f / 1000) / logstep;
-}
-
 static void axes(struct canvas *c, const struct audio__plot *p, int64_t frames, int w)
 {
     const struct audio_plot_spec *s = &p->s;
     int n = s->n_mels;
     double fmax = s->fmax > 0 ? s->fmax : p->rate / 2.0;
-    double m0 = hz_to_mel(s->fmin), m1 = hz_to_mel(fmax);
+    /* Slaney's scale, as the mel array the picture is made of. */
+    double m0 = audio__hz_to_mel(s->fmin, 0), m1 = audio__hz_to_mel(fmax, 0);
     /* Frequency: 0, 250 Hz, then every octave of 500 Hz; one label per 12
      * pixels at least. */
     static const double hz[] = {0, 250, 500, 1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000};
@@ -266,7 +262,7 @@ static void axes(struct canvas *c, const struct audio__plot *p, int64_t frames, 
     for (size_t i = 0; i < sizeof(hz) / sizeof(hz[0]); i++) {
         if (hz[i] < s->fmin || hz[i] > fmax)
             continue;
-        int y = M_TOP + n - 1 - (int)lrint((hz_to_mel(hz[i]) - m0) / (m1 - m0) * (n - 1));
+        int y = M_TOP + n - 1 - (int)lrint((audio__hz_to_mel(hz[i], 0) - m0) / (m1 - m0) * (n - 1));
         if (last_y - y < 12)
             continue;
         last_y = y;
@@ -356,9 +352,10 @@ static int write_png(const char *path, const struct canvas *c, struct audio_erro
 }
 
 /* Reads the temporary mel .npy back: img[c * n_mels + m] = dB of the mean
- * power of column c's frames. */
+ * power of column c's frames. cancel (may be NULL) is checked before each
+ * chunk of READ_ROWS rows, like audio__npy_map's. */
 static int read_columns(struct audio__plot *p, float *img, int64_t frames, int w, float *maxv,
-                        struct audio_error *err)
+                        const atomic_int *cancel, struct audio_error *err)
 {
     int n = p->s.n_mels;
     int fd = open(p->tmp, O_RDONLY | O_CLOEXEC);
@@ -377,6 +374,11 @@ static int read_columns(struct audio__plot *p, float *img, int64_t frames, int w
     int64_t col_n = 0;
     off_t off = AUDIO__NPY_HEADER;
     while (t < frames) {
+        if (cancel && atomic_load_explicit(cancel, memory_order_relaxed)) {
+            rc = audio__fail(err, AUDIO_ECANCELED, "canceled drawing %s at frame %lld of %lld",
+                             p->s.path, (long long)t, (long long)frames);
+            goto out;
+        }
         int64_t k = frames - t < READ_ROWS ? frames - t : READ_ROWS;
         size_t bytes = (size_t)k * (size_t)n * sizeof(float);
         ssize_t got = pread(fd, rows, bytes, off);
@@ -414,12 +416,14 @@ out:
     return rc;
 }
 
-int audio__plot_finish(struct audio__plot *p, struct audio_error *err)
+int audio__plot_finish(struct audio__plot *p, const atomic_int *cancel, struct audio_error *err)
 {
     const struct audio_plot_spec *s = &p->s;
-    int rc = audio__analysis_finish(p->an, NULL, err);
-    if (rc)
+    int rc = audio__analysis_finish(p->an, cancel, err);
+    if (rc) {
+        unlink(p->tmp);
         return rc;
+    }
     struct stat st;
     if (stat(p->tmp, &st) != 0)
         return audio__fail(err, AUDIO_EIO, "cannot read %s: %s", p->tmp, strerror(errno));
@@ -437,7 +441,7 @@ int audio__plot_finish(struct audio__plot *p, struct audio_error *err)
         rc = audio__fail(err, AUDIO_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = read_columns(p, img, frames, w, &maxv, err)))
+    if ((rc = read_columns(p, img, frames, w, &maxv, cancel, err)))
         goto out;
     memset(c.px, 255, (size_t)c.w * (size_t)c.h * 3);
     const unsigned char(*cmap)[3] =

@@ -16,6 +16,8 @@ frame's largest bin (KISS FFT works in float32); MFCC within 0.01 (in dB
 units). Exit 77 when torchaudio is missing (ctest: skipped).
 
 usage: analysis_ref.py WIGGLY WORKDIR
+Importable: tests/analysis_gs.py uses read_float_wav, check_db and the
+torchaudio references (ref_logmel, ref_mfcc).
 """
 import os
 import struct
@@ -32,8 +34,7 @@ except ImportError as e:  # pragma: no cover
     sys.exit(77)
 
 warnings.filterwarnings("ignore", message="At least one mel filterbank")
-WIGGLY, WORK = sys.argv[1], sys.argv[2]
-os.makedirs(WORK, exist_ok=True)
+WIGGLY = WORK = None
 failures = []
 checked = 0
 
@@ -80,6 +81,18 @@ def check_db(what, got, ref, top_db=80.0):
     return err
 
 
+def check_abs(what, got, ref, tol=0.01):
+    """MFCC: the largest absolute difference (dB units) at most tol."""
+    global checked
+    checked += 1
+    if got.shape != ref.shape:
+        return fail(what, "shape %s, torchaudio %s" % (got.shape, ref.shape))
+    err = np.abs(got.astype(np.float64) - ref).max()
+    if not err <= tol:
+        fail(what, "error %.5f > %g" % (err, tol))
+    return err
+
+
 def check_rel(what, got, ref, tol=1e-4):
     global checked
     checked += 1
@@ -92,7 +105,33 @@ def check_rel(what, got, ref, tol=1e-4):
     return err
 
 
+def ref_mel(x, rate, n_fft, hop, n_mels, **kw):
+    """torchaudio's MelSpectrogram (power 2, centred, reflect) in float64 of
+    the mono float64 signal x: (n_mels, frames)."""
+    return T.MelSpectrogram(sample_rate=rate, n_fft=n_fft, hop_length=hop, center=True,
+                            pad_mode="reflect", power=2.0, n_mels=n_mels,
+                            **kw).to(torch.float64)(torch.from_numpy(x))
+
+
+def ref_logmel(x, rate, n_fft, hop, n_mels, top_db=80):
+    """Slaney mel in dB with the top_db floor, wiggly's layout (frames, n_mels)."""
+    m = ref_mel(x, rate, n_fft, hop, n_mels, norm="slaney", mel_scale="slaney")
+    return T.AmplitudeToDB(stype="power", top_db=top_db).to(torch.float64)(m).numpy().T
+
+
+def ref_mfcc(x, rate, n_fft, hop, n_mels, n_mfcc):
+    """torchaudio's MFCC (ortho DCT of the dB Slaney mel, top_db 80): (frames, n_mfcc)."""
+    mf = T.MFCC(sample_rate=rate, n_mfcc=n_mfcc, norm="ortho", log_mels=False,
+                melkwargs=dict(n_fft=n_fft, hop_length=hop, n_mels=n_mels, center=True,
+                               pad_mode="reflect", power=2.0, norm="slaney",
+                               mel_scale="slaney")).to(torch.float64)
+    return mf(torch.from_numpy(x)).numpy().T
+
+
 def main():
+    global WIGGLY, WORK
+    WIGGLY, WORK = sys.argv[1], sys.argv[2]
+    os.makedirs(WORK, exist_ok=True)
     worst = {}
     for signal in ("music", "sweep", "noise"):
         for rate in (16000, 22050, 44100):
@@ -123,36 +162,20 @@ def main():
                 for k, v in got.items():
                     assert v.dtype == np.float32 and v.flags.c_contiguous, k
 
-                def mel(**kw):
-                    return T.MelSpectrogram(sample_rate=rate, n_fft=n_fft, hop_length=hop,
-                                            center=True, pad_mode="reflect", power=2.0,
-                                            **kw).to(torch.float64)
-
                 todb = T.AmplitudeToDB(stype="power", top_db=80).to(torch.float64)
                 what = "%s %d Hz n_fft %d" % (signal, rate, n_fft)
-                m = mel(n_mels=128, norm="slaney", mel_scale="slaney")(xt)
                 e = {}
-                e["logmel"] = check_db(what + " logmel", got["logmel"], todb(m).numpy().T)
-                m64 = mel(n_mels=64, norm="slaney", mel_scale="slaney")(xt)
+                e["logmel"] = check_db(what + " logmel", got["logmel"],
+                                       ref_logmel(x, rate, n_fft, hop, 128))
+                m64 = ref_mel(x, rate, n_fft, hop, 64, norm="slaney", mel_scale="slaney")
                 e["mel"] = check_rel(what + " mel", got["mel"], m64.numpy().T)
                 mh = T.MelSpectrogram(sample_rate=rate, n_fft=n_fft, hop_length=hop, center=True,
                                       pad_mode="reflect", power=2.0, n_mels=40, f_min=30,
                                       f_max=rate // 2 - 1000, norm=None,
                                       mel_scale="htk").to(torch.float64)(xt)
                 e["htk"] = check_db(what + " htk", got["htk"], todb(mh).numpy().T)
-                mf = T.MFCC(sample_rate=rate, n_mfcc=20, norm="ortho", log_mels=False,
-                            melkwargs=dict(n_fft=n_fft, hop_length=hop, n_mels=128, center=True,
-                                           pad_mode="reflect", power=2.0, norm="slaney",
-                                           mel_scale="slaney")).to(torch.float64)(xt)
-                checked_mf = got["mfcc"].astype(np.float64) - mf.numpy().T
-                global checked
-                checked += 1
-                if got["mfcc"].shape != mf.numpy().T.shape:
-                    fail(what + " mfcc", "shape %s vs %s" % (got["mfcc"].shape, mf.numpy().T.shape))
-                else:
-                    e["mfcc"] = np.abs(checked_mf).max()
-                    if not e["mfcc"] <= 0.01:
-                        fail(what + " mfcc", "error %.5f > 0.01" % e["mfcc"])
+                e["mfcc"] = check_abs(what + " mfcc", got["mfcc"],
+                                      ref_mfcc(x, rate, n_fft, hop, 128, 20))
                 for name, p in (("stft", 2.0), ("mag", 1.0)):
                     s = T.Spectrogram(n_fft=n_fft, hop_length=hop, center=True,
                                       pad_mode="reflect", power=p).to(torch.float64)(xt)

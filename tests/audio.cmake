@@ -41,3 +41,12 @@ if(WIGGLY_PYTHON3)
   set_tests_properties(audio_fast_paths PROPERTIES
     SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS "audio;integration")
 endif()
+# The analysis arrays' building blocks (mel scales, DCT, rfft.c, .npy
+# header, colour maps) and the picture's cancel check (tests/test_audio_analysis.c).
+if(CMOCKA_FOUND)
+  add_executable(test_audio_analysis test_audio_analysis.c)
+  target_include_directories(test_audio_analysis PRIVATE ${PROJECT_SOURCE_DIR})
+  target_link_libraries(test_audio_analysis PRIVATE wiggly_audio PkgConfig::CMOCKA m)
+  add_test(NAME audio_analysis COMMAND test_audio_analysis)
+  set_tests_properties(audio_analysis PROPERTIES LABELS "audio;analysis" TIMEOUT 120)
+endif()
