@@ -135,8 +135,8 @@ static void test_rfft_dft(void **state)
         assert_true(x && re && im);
         /* Lane 0 noise, 1 a cosine on bin 1, 2 an impulse at 1, 3 a constant. */
         for (int i = 0; i < n; i++)
-            x[i] = (audio__f4){(float)rand() / RAND_MAX * 2 - 1, (float)cos(2 * PI * i / n),
-                               i == 1 ? 1.0f : 0.0f, 0.25f};
+            x[i] = (audio__f4){(float)((double)rand() / RAND_MAX * 2 - 1),
+                               (float)cos(2 * PI * i / n), i == 1 ? 1.0f : 0.0f, 0.25f};
         audio__rfft_run(f, x, re, im);
         for (int l = 0; l < AUDIO__LANES; l++) {
             double worst = 0, scale = 0;

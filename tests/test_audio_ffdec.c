@@ -174,7 +174,7 @@ static int open_input(struct input *in, const char *name, int by_fd)
         in->v.rd = in->bytes;
         in->v.len = len;
     }
-    return audio__ff_decoder.open(&in->v, &in->st, &in->info, &in->err);
+    return audio__ff_decoder.open(&in->v, NULL, &in->st, &in->info, &in->err);
 }
 
 static void close_input(struct input *in)
@@ -289,7 +289,7 @@ static void test_decoder_table(void **state)
         struct audio__vio v = {.fd = -1, .rd = b, .len = len};
         struct audio__decoder d;
         struct audio_error err = {0};
-        assert_int_equal(audio__decoder_open(&d, &v, &err), 0);
+        assert_int_equal(audio__decoder_open(&d, &v, NULL, &err), 0);
         assert_string_equal(d.ops->name, files[i][1]);
         float buf[512 * CH];
         int64_t n = 0;
@@ -356,7 +356,7 @@ static void test_refused(void **state)
     void *st = NULL;
     struct audio__dec_info info = {0};
     struct audio_error err = {0};
-    int rc = audio__ff_decoder.open(&v, &st, &info, &err);
+    int rc = audio__ff_decoder.open(&v, NULL, &st, &info, &err);
     print_message("# playlist: %s\n", err.msg);
     assert_int_equal(rc, AUDIO_EUNSUPPORTED);
     assert_non_null(strstr(err.msg, "unsupported: hls input"));
@@ -370,7 +370,7 @@ static void test_refused(void **state)
         text[i] = "the quick brown fox jumps over the lazy dog.\n"[i % 45];
     struct audio__vio j = {.fd = -1, .rd = (const unsigned char *)text, .len = sizeof(text)};
     memset(&info, 0, sizeof(info));
-    rc = audio__ff_decoder.open(&j, &st, &info, &err);
+    rc = audio__ff_decoder.open(&j, NULL, &st, &info, &err);
     print_message("# text: %s\n", err.msg);
     assert_int_equal(rc, AUDIO_ENOTAUDIO);
     assert_int_equal(info.recognised, 0);
