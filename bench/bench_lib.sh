@@ -25,3 +25,18 @@ measure() {
 
 # The median of the numbers on stdin, one a line.
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+
+# Prints the largest RssAnon (KiB) seen while the command ran, sampled every
+# 10 ms from /proc/PID/status: the process's private memory, without the
+# shared libraries' file pages that dominate its peak RSS (%M). A sample,
+# so it can miss a short peak; for a streaming track it sees the plateau.
+peak_anon() {
+    "$@" >/dev/null 2>"$d/err" &
+    local pid=$! max=0 v
+    while v=$(awk '/^RssAnon:/ {print $2}' /proc/$pid/status 2>/dev/null) && [ -n "$v" ]; do
+        [ "$v" -gt "$max" ] && max=$v
+        sleep 0.01
+    done
+    wait "$pid" || { cat "$d/err" >&2; exit 1; }
+    echo "$max"
+}

@@ -36,8 +36,8 @@ ratio() { echo "$1 $2" | awk '{ if ($2 > 0) printf "%.2fx", $1 / $2; else print 
 base=$(measure "$W" --help | cut -d' ' -f2)
 echo "formats bench: 3.5-minute 44.1 kHz stereo track -> 16 kHz mono FLAC, median of $rounds (CPU = user + sys)"
 printf '  baseline: "wiggly --help" peak RSS %d KiB (%.1f MiB)\n' "$base" "$(echo "$base" | awk '{print $1 / 1024}')"
-printf '  %-9s %10s %10s %8s %12s %12s %9s   %s\n' input wiggly ffmpeg "ff/wig" "wiggly RSS" "ffmpeg RSS" "+track" \
-    "general path (fast/general)"
+printf '  %-9s %10s %10s %8s %12s %12s %9s %10s   %s\n' input wiggly ffmpeg "ff/wig" "wiggly RSS" "ffmpeg RSS" "+track" \
+    "anon" "general path (fast/general)"
 for f in aac.m4a mp3.mp3 opus.ogg; do
     in=$d/$f
     : >"$d/w"; : >"$d/f"; : >"$d/g"; : >"$d/wr"; : >"$d/fr"
@@ -55,6 +55,8 @@ for f in aac.m4a mp3.mp3 opus.ogg; do
             rm -f "$d/o.flac"
         fi
     done
+    anon=$(peak_anon "$W" process "$in" "$d/o.flac" --rate 16000 --channels mono)
+    rm -f "$d/o.flac"
     w=$(median <"$d/w") fc=$(median <"$d/f") wr=$(sort -n "$d/wr" | tail -1) fr=$(sort -n "$d/fr" | tail -1)
     if [ "$f" = aac.m4a ]; then
         g="- (no fast path for AAC)"
@@ -64,8 +66,9 @@ for f in aac.m4a mp3.mp3 opus.ogg; do
     else
         g="n/a (no fast paths in this build)"
     fi
-    printf '  %-9s %8.3f s %8.3f s %8s %8d KiB %8d KiB %5d KiB   %s\n' "${f%%.*}" "$w" "$fc" "$(ratio "$fc" "$w")" \
-        "$wr" "$fr" "$((wr - base))" "$g"
+    printf '  %-9s %8.3f s %8.3f s %8s %8d KiB %8d KiB %5d KiB %6d KiB   %s\n' "${f%%.*}" "$w" "$fc" \
+        "$(ratio "$fc" "$w")" "$wr" "$fr" "$((wr - base))" "$anon" "$g"
 done
 echo "  ff/wig: ffmpeg CPU / wiggly CPU (target >= 1.00x: never slower than the ffmpeg CLI);"
-echo "  RSS: the largest of the rounds (target <= 32 MiB = 32768 KiB); +track: wiggly RSS - baseline"
+echo "  RSS: the largest of the rounds (target <= 32 MiB = 32768 KiB); +track: wiggly RSS - baseline;"
+echo "  anon: wiggly's largest RssAnon (private memory, no shared library pages), sampled every 10 ms"
