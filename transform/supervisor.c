@@ -41,8 +41,13 @@
 
 extern char **environ;
 
-#define TICK_MS         50   /* without a pidfd: how often waitpid is tried */
-#define IDLE_MS         1000 /* the longest sleep: the memory reading's period */
+#define TICK_MS 50   /* without a pidfd: how often waitpid is tried */
+#define IDLE_MS 1000 /* the longest sleep: the memory reading's period */
+/* A caller waiting for its reply rechecks its cancel flag this often: the
+ * flag is set by the service without a signal to this pool, and a cancel
+ * (shutdown, a message's timeout) may wait this long; every other change
+ * wakes the caller at once through p->cv. */
+#define CANCEL_POLL_S   0.25
 #define OUT_LINE_MAX    4096 /* a stdout/stderr line is cut here */
 #define OUT_LINES_PER_S 200  /* per child and stream; the rest is counted */
 #define KILL_AFTER_S    3.0  /* SIGTERM -> SIGKILL */
@@ -1214,7 +1219,7 @@ void tf_pool_call(struct tf_pool *p, const struct tf_request *req, const atomic_
         }
         struct child *ch = c->state == CALL_WAITING ? pick(p, c) : NULL;
         if (!ch) {
-            timed_wait(p, 0.05);
+            timed_wait(p, CANCEL_POLL_S);
             continue;
         }
         /* Number it, encode it, put it in flight, then write it. */
