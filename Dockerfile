@@ -24,6 +24,9 @@ RUN /tmp/deps.sh --runtime && rm -rf /var/lib/apt/lists/* /tmp/deps.sh \
  && useradd --system --uid 10001 --gid 10001 --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin wiggly
 COPY --from=build /out/wiggly /usr/local/bin/wiggly
+# FFmpeg, Chromaprint and aubio are opened with dlopen when a track needs
+# them, so ldd does not list them: load each once here, or fail the build.
+RUN wiggly version --libs
 # Numeric, so that Kubernetes' runAsNonRoot can verify it without /etc/passwd.
 USER 10001:10001
 ENV TMPDIR=/tmp

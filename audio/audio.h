@@ -288,6 +288,12 @@ int audio_chain_run_mem(const void *in, size_t in_len, void **out, size_t *out_l
 /* Probe a file's format from its bytes (not its name). */
 int audio_probe_file(const char *path, struct audio_info *info, struct audio_error *err);
 
+/* Loads every library the audio side opens only when a track needs it
+ * (FFmpeg, Chromaprint, aubio: audio/lazy.h) and writes one line per group
+ * into buf ("FFmpeg (libavutil.so.57 ...): ok" or the reason). 0 when all
+ * load, -1 otherwise. For `wiggly version --libs` and the image check. */
+int audio_lazy_report(char *buf, size_t n);
+
 /* Synthetic test audio, generated and encoded in chunks (a 60-minute track is
  * never held in memory). */
 enum audio_signal {

@@ -20,6 +20,7 @@
  * No global state of ours; FFmpeg's log level is set to quiet once
  * (pthread_once), since its messages would go to stderr of the service. */
 #include "audio/audio_int.h"
+#include "audio/lazy.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -37,6 +38,56 @@
 #include <libavutil/log.h>
 #include <opus.h>
 #include <opus_multistream.h>
+
+/* FFmpeg's functions, bound when the first track needs them (lazy.h). */
+/* clang-format off */
+#define FF_FUNCS(X) \
+    X(av_dict_free) \
+    X(av_dict_set) \
+    X(av_find_best_stream) \
+    X(av_frame_alloc) \
+    X(av_frame_free) \
+    X(av_frame_unref) \
+    X(av_free) \
+    X(av_freep) \
+    X(av_get_bytes_per_sample) \
+    X(av_get_packed_sample_fmt) \
+    X(av_log_set_level) \
+    X(av_malloc) \
+    X(av_match_list) \
+    X(av_packet_alloc) \
+    X(av_packet_free) \
+    X(av_packet_get_side_data) \
+    X(av_packet_unref) \
+    X(av_probe_input_buffer2) \
+    X(av_read_frame) \
+    X(av_rescale_q) \
+    X(av_sample_fmt_is_planar) \
+    X(av_strerror) \
+    X(avcodec_alloc_context3) \
+    X(avcodec_free_context) \
+    X(avcodec_get_name) \
+    X(avcodec_open2) \
+    X(avcodec_parameters_to_context) \
+    X(avcodec_receive_frame) \
+    X(avcodec_send_packet) \
+    X(avformat_alloc_context) \
+    X(avformat_close_input) \
+    X(avformat_find_stream_info) \
+    X(avformat_open_input) \
+    X(avio_alloc_context) \
+    X(avio_context_free)
+/* clang-format on */
+static struct {
+    FF_FUNCS(LAZY_MEMBER)
+} ff;
+#define FF_BIND(f) ok &= (*(void **)&ff.f = audio__lazy_sym(g, #f)) != NULL;
+int audio__ffmpeg_bind(struct audio__lazy *g)
+{
+    int ok = 1;
+    FF_FUNCS(FF_BIND)
+    return ok ? 0 : -1;
+}
 
 #define AVIO_BUF 65536
 
@@ -75,12 +126,12 @@ static pthread_once_t log_once = PTHREAD_ONCE_INIT;
 
 static void quiet_log(void)
 {
-    av_log_set_level(AV_LOG_QUIET);
+    ff.av_log_set_level(AV_LOG_QUIET);
 }
 
 static void av_reason(int averr, char *buf, size_t n)
 {
-    if (av_strerror(averr, buf, n) < 0)
+    if (ff.av_strerror(averr, buf, n) < 0)
         snprintf(buf, n, "error %d", averr);
 }
 
@@ -171,13 +222,13 @@ static void ff_dec_close(void *st)
     opus_decoder_destroy(d->od);
     opus_multistream_decoder_destroy(d->msd);
     free(d->pcm);
-    av_frame_free(&d->frame);
-    av_packet_free(&d->pkt);
-    avcodec_free_context(&d->cc);
-    avformat_close_input(&d->fmt);
+    ff.av_frame_free(&d->frame);
+    ff.av_packet_free(&d->pkt);
+    ff.avcodec_free_context(&d->cc);
+    ff.avformat_close_input(&d->fmt);
     if (d->avio) {
-        av_freep(&d->avio->buffer);
-        avio_context_free(&d->avio);
+        ff.av_freep(&d->avio->buffer);
+        ff.avio_context_free(&d->avio);
     }
     free(d);
 }
@@ -263,7 +314,7 @@ static int opus_fast_setup(struct ffdec *d, const AVStream *as, const struct aud
         return 1;
     d->pcm_max = rate / 1000 * 120;
     if (!(d->pcm = malloc((size_t)d->pcm_max * (size_t)ch * sizeof(float))) ||
-        !(d->pkt = av_packet_alloc()))
+        !(d->pkt = ff.av_packet_alloc()))
         return audio__fail(err, AUDIO_ENOMEM, "out of memory");
     d->rate = rate;
     d->channels = ch;
@@ -278,8 +329,8 @@ static int opus_next(struct ffdec *d, struct audio_error *err)
 {
     int ret;
     do {
-        av_packet_unref(d->pkt);
-        if ((ret = av_read_frame(d->fmt, d->pkt)) == AVERROR_EOF)
+        ff.av_packet_unref(d->pkt);
+        if ((ret = ff.av_read_frame(d->fmt, d->pkt)) == AVERROR_EOF)
             return 0;
         if (ret < 0)
             return fail_stream(d, err, ret);
@@ -293,7 +344,7 @@ static int opus_next(struct ffdec *d, struct audio_error *err)
         return audio__fail(err, AUDIO_ECORRUPT, "corrupt opus stream at frame %lld: %s",
                            (long long)d->frames, opus_strerror(n));
     size_t sd_size = 0;
-    const uint8_t *sd = av_packet_get_side_data(d->pkt, AV_PKT_DATA_SKIP_SAMPLES, &sd_size);
+    const uint8_t *sd = ff.av_packet_get_side_data(d->pkt, AV_PKT_DATA_SKIP_SAMPLES, &sd_size);
     if (sd && sd_size >= 8) {
         int64_t end = (int64_t)(sd[4] | sd[5] << 8 | sd[6] << 16 | (uint32_t)sd[7] << 24);
         end = end * d->rate / 48000;
@@ -337,6 +388,11 @@ static long opus_read(struct ffdec *d, float *buf, size_t frames, struct audio_e
 static int ff_open(struct audio__vio *v, const struct audio__dec_hint *hint, int fast_only,
                    void **st, struct audio__dec_info *info, struct audio_error *err)
 {
+    int lrc = audio__lazy_load(&audio__lazy_ffmpeg, err);
+    if (lrc) {
+        info->recognised = !fast_only; /* the last decoder: its word is final */
+        return lrc;
+    }
     pthread_once(&log_once, quiet_log);
     struct ffdec *d = calloc(1, sizeof(*d));
     if (!d)
@@ -344,15 +400,15 @@ static int ff_open(struct audio__vio *v, const struct audio__dec_hint *hint, int
     d->v = v;
     d->stream = -1;
     int rc = 0;
-    unsigned char *buf = av_malloc(AVIO_BUF);
-    if (!buf || !(d->avio = avio_alloc_context(buf, AVIO_BUF, 0, d, on_read, NULL, on_seek))) {
-        av_free(buf);
+    unsigned char *buf = ff.av_malloc(AVIO_BUF);
+    if (!buf || !(d->avio = ff.avio_alloc_context(buf, AVIO_BUF, 0, d, on_read, NULL, on_seek))) {
+        ff.av_free(buf);
         rc = audio__fail(err, AUDIO_ENOMEM, "out of memory");
         goto fail;
     }
     /* Probe by the bytes alone: no name, so no extension counts. */
     const AVInputFormat *ifmt = NULL;
-    int ret = av_probe_input_buffer2(d->avio, &ifmt, "", NULL, 0, 0);
+    int ret = ff.av_probe_input_buffer2(d->avio, &ifmt, "", NULL, 0, 0);
     if (d->io_errno) {
         rc = audio__fail(err, AUDIO_EIO, "cannot read input: %s", strerror(d->io_errno));
         goto fail;
@@ -364,14 +420,14 @@ static int ff_open(struct audio__vio *v, const struct audio__dec_hint *hint, int
         goto fail;
     }
     info->recognised = 1;
-    if (av_match_list(ifmt->name, containers, ',') <= 0) {
+    if (ff.av_match_list(ifmt->name, containers, ',') <= 0) {
         rc = audio__fail(err, AUDIO_EUNSUPPORTED,
                          "unsupported: %s input (wiggly reads only self-contained audio "
                          "containers, never playlists or references to other files)",
                          ifmt->name);
         goto fail;
     }
-    if (!(d->fmt = avformat_alloc_context())) {
+    if (!(d->fmt = ff.avformat_alloc_context())) {
         rc = audio__fail(err, AUDIO_ENOMEM, "out of memory");
         goto fail;
     }
@@ -379,21 +435,21 @@ static int ff_open(struct audio__vio *v, const struct audio__dec_hint *hint, int
     d->fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
     d->fmt->io_open = on_io_open;
     AVDictionary *opts = NULL;
-    av_dict_set(&opts, "format_whitelist", containers, 0);
-    av_dict_set(&opts, "protocol_whitelist", "none", 0);
-    ret = avformat_open_input(&d->fmt, "", ifmt, &opts);
-    av_dict_free(&opts);
+    ff.av_dict_set(&opts, "format_whitelist", containers, 0);
+    ff.av_dict_set(&opts, "protocol_whitelist", "none", 0);
+    ret = ff.avformat_open_input(&d->fmt, "", ifmt, &opts);
+    ff.av_dict_free(&opts);
     if (ret < 0) { /* d->fmt is freed by the failed call */
         rc = fail_av(d, err, ret, "malformed audio in input");
         goto fail;
     }
-    ret = avformat_find_stream_info(d->fmt, NULL);
+    ret = ff.avformat_find_stream_info(d->fmt, NULL);
     if (ret < 0) {
         rc = fail_av(d, err, ret, "malformed audio in input");
         goto fail;
     }
     const AVCodec *codec = NULL;
-    ret = av_find_best_stream(d->fmt, AVMEDIA_TYPE_AUDIO, -1, -1, &codec, 0);
+    ret = ff.av_find_best_stream(d->fmt, AVMEDIA_TYPE_AUDIO, -1, -1, &codec, 0);
     if (ret == AVERROR_STREAM_NOT_FOUND) {
         rc = audio__fail(err, AUDIO_ENOTAUDIO, "not an audio file: no audio stream in the %s input",
                          ifmt->name);
@@ -404,8 +460,9 @@ static int ff_open(struct audio__vio *v, const struct audio__dec_hint *hint, int
         for (unsigned i = 0; i < d->fmt->nb_streams; i++)
             if (d->fmt->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO && s < 0)
                 s = (int)i;
-        rc = audio__fail(err, AUDIO_EUNSUPPORTED, "unsupported: no decoder for the %s audio",
-                         s >= 0 ? avcodec_get_name(d->fmt->streams[s]->codecpar->codec_id) : "?");
+        rc =
+            audio__fail(err, AUDIO_EUNSUPPORTED, "unsupported: no decoder for the %s audio",
+                        s >= 0 ? ff.avcodec_get_name(d->fmt->streams[s]->codecpar->codec_id) : "?");
         goto fail;
     }
     d->stream = ret;
@@ -426,18 +483,18 @@ static int ff_open(struct audio__vio *v, const struct audio__dec_hint *hint, int
         rc = audio__fail(err, AUDIO_ENOTAUDIO, "not an audio file: no Opus fast path");
         goto fail;
     }
-    if (!(d->cc = avcodec_alloc_context3(codec)) || !(d->pkt = av_packet_alloc()) ||
-        !(d->frame = av_frame_alloc())) {
+    if (!(d->cc = ff.avcodec_alloc_context3(codec)) || !(d->pkt = ff.av_packet_alloc()) ||
+        !(d->frame = ff.av_frame_alloc())) {
         rc = audio__fail(err, AUDIO_ENOMEM, "out of memory");
         goto fail;
     }
-    if ((ret = avcodec_parameters_to_context(d->cc, as->codecpar)) < 0) {
+    if ((ret = ff.avcodec_parameters_to_context(d->cc, as->codecpar)) < 0) {
         rc = fail_av(d, err, ret, "malformed audio in input");
         goto fail;
     }
     d->cc->pkt_timebase = as->time_base;
     d->cc->thread_count = 1; /* the service's pool owns the cores */
-    if ((ret = avcodec_open2(d->cc, codec, NULL)) < 0) {
+    if ((ret = ff.avcodec_open2(d->cc, codec, NULL)) < 0) {
         rc = fail_av(d, err, ret, "malformed audio in input");
         goto fail;
     }
@@ -455,9 +512,10 @@ opened:
     /* A duration guessed from the bit rate is no claim. */
     if (d->fmt->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE) {
         if (as->duration != AV_NOPTS_VALUE && as->duration > 0)
-            info->frames = av_rescale_q(as->duration, as->time_base, (AVRational){1, d->rate});
+            info->frames = ff.av_rescale_q(as->duration, as->time_base, (AVRational){1, d->rate});
         else if (d->fmt->duration != AV_NOPTS_VALUE && d->fmt->duration > 0)
-            info->frames = av_rescale_q(d->fmt->duration, AV_TIME_BASE_Q, (AVRational){1, d->rate});
+            info->frames =
+                ff.av_rescale_q(d->fmt->duration, AV_TIME_BASE_Q, (AVRational){1, d->rate});
     }
     /* Containers count in their own time base (Matroska in milliseconds,
      * ASF with its preroll) and codecs pad and trim at both ends: allow two
@@ -481,9 +539,9 @@ fail:
 static void convert(const AVFrame *f, int from, int n, int ch, float *out)
 {
     enum AVSampleFormat sf = (enum AVSampleFormat)f->format;
-    int planar = av_sample_fmt_is_planar(sf);
-    int bps = av_get_bytes_per_sample(sf);
-    enum AVSampleFormat packed = av_get_packed_sample_fmt(sf);
+    int planar = ff.av_sample_fmt_is_planar(sf);
+    int bps = ff.av_get_bytes_per_sample(sf);
+    enum AVSampleFormat packed = ff.av_get_packed_sample_fmt(sf);
     for (int c = 0; c < ch; c++) {
         const uint8_t *base = planar ? f->extended_data[c] : f->extended_data[0];
         size_t step = planar ? (size_t)bps : (size_t)bps * (size_t)ch;
@@ -538,7 +596,7 @@ static void convert(const AVFrame *f, int from, int n, int ch, float *out)
 static int next_frame(struct ffdec *d, struct audio_error *err)
 {
     for (;;) {
-        int ret = avcodec_receive_frame(d->cc, d->frame);
+        int ret = ff.avcodec_receive_frame(d->cc, d->frame);
         if (ret == 0) {
             if (d->frame->sample_rate != d->rate ||
                 d->frame->ch_layout.nb_channels != d->channels) {
@@ -548,7 +606,7 @@ static int next_frame(struct ffdec *d, struct audio_error *err)
                                    d->codec, d->rate, d->channels, d->frame->sample_rate,
                                    d->frame->ch_layout.nb_channels, (long long)d->frames);
             }
-            if (av_get_bytes_per_sample((enum AVSampleFormat)d->frame->format) <= 0)
+            if (ff.av_get_bytes_per_sample((enum AVSampleFormat)d->frame->format) <= 0)
                 return audio__fail(err, AUDIO_EUNSUPPORTED, "unsupported: %s sample format %d",
                                    d->codec, d->frame->format);
             return 1;
@@ -562,21 +620,21 @@ static int next_frame(struct ffdec *d, struct audio_error *err)
             return 0;
         /* The decoder wants a packet: the next one of our stream. */
         for (;;) {
-            ret = av_read_frame(d->fmt, d->pkt);
+            ret = ff.av_read_frame(d->fmt, d->pkt);
             if (ret == AVERROR_EOF) {
                 d->flushed = 1;
-                ret = avcodec_send_packet(d->cc, NULL);
+                ret = ff.avcodec_send_packet(d->cc, NULL);
                 break;
             }
             if (ret < 0) {
                 return fail_stream(d, err, ret);
             }
             if (d->pkt->stream_index != d->stream) {
-                av_packet_unref(d->pkt);
+                ff.av_packet_unref(d->pkt);
                 continue;
             }
-            ret = avcodec_send_packet(d->cc, d->pkt);
-            av_packet_unref(d->pkt);
+            ret = ff.avcodec_send_packet(d->cc, d->pkt);
+            ff.av_packet_unref(d->pkt);
             break;
         }
         if (ret < 0 && ret != AVERROR_EOF) {
@@ -602,7 +660,7 @@ static long ff_dec_read(void *st, float *buf, size_t frames, struct audio_error 
             continue;
         }
         if (d->have_frame) {
-            av_frame_unref(d->frame);
+            ff.av_frame_unref(d->frame);
             d->have_frame = 0;
         }
         int rc = next_frame(d, err);

@@ -9,11 +9,35 @@
  * audio (fpcalc's -length, 120 s by default): its state is a few hundred
  * KiB whatever the track's length. No locks: one handle per chain. */
 #include "audio/audio_int.h"
+#include "audio/lazy.h"
 
 #include <math.h>
 #include <stdlib.h>
 
 #include <chromaprint.h>
+
+/* Chromaprint's functions, bound when the first track needs them (lazy.h). */
+/* clang-format off */
+#define CP_FUNCS(X) \
+    X(chromaprint_dealloc) \
+    X(chromaprint_feed) \
+    X(chromaprint_finish) \
+    X(chromaprint_free) \
+    X(chromaprint_get_fingerprint) \
+    X(chromaprint_get_raw_fingerprint_size) \
+    X(chromaprint_new) \
+    X(chromaprint_start)
+/* clang-format on */
+static struct {
+    CP_FUNCS(LAZY_MEMBER)
+} cp;
+#define CP_FUNCS_BIND(f) ok &= (*(void **)&cp.f = audio__lazy_sym(g, #f)) != NULL;
+int audio__chromaprint_bind(struct audio__lazy *g)
+{
+    int ok = 1;
+    CP_FUNCS(CP_FUNCS_BIND)
+    return ok ? 0 : -1;
+}
 
 /* Samples converted per chromaprint_feed call. */
 #define FEED_SAMPLES 8192
@@ -36,6 +60,9 @@ int audio__fingerprint_create(struct audio__fingerprint **out,
                            s->seconds);
     if (channels > FEED_SAMPLES)
         return audio__fail(err, AUDIO_EUNSUPPORTED, "fingerprint: %d channels", channels);
+    int rc = audio__lazy_load(&audio__lazy_chromaprint, err);
+    if (rc)
+        return rc;
     struct audio__fingerprint *f = calloc(1, sizeof(*f));
     if (!f)
         return audio__fail(err, AUDIO_ENOMEM, "out of memory");
@@ -44,8 +71,8 @@ int audio__fingerprint_create(struct audio__fingerprint **out,
     f->seconds = s->seconds > 0 ? s->seconds : 120;
     /* fpcalc: stream_limit = max_duration * rate, truncated. */
     f->left = (int64_t)(f->seconds * rate);
-    f->ctx = chromaprint_new(CHROMAPRINT_ALGORITHM_DEFAULT);
-    if (!f->ctx || !chromaprint_start(f->ctx, rate, channels)) {
+    f->ctx = cp.chromaprint_new(CHROMAPRINT_ALGORITHM_DEFAULT);
+    if (!f->ctx || !cp.chromaprint_start(f->ctx, rate, channels)) {
         audio__fingerprint_destroy(f);
         return audio__fail(err, AUDIO_EINTERNAL, "chromaprint: cannot start at %d Hz, %d channels",
                            rate, channels);
@@ -79,7 +106,7 @@ int audio__fingerprint_add(struct audio__fingerprint *f, const float *buf, size_
         size_t m = frames < per ? frames : per;
         for (size_t i = 0; i < m * ch; i++)
             f->pcm[i] = to_s16(buf[i]);
-        if (!chromaprint_feed(f->ctx, f->pcm, (int)(m * ch)))
+        if (!cp.chromaprint_feed(f->ctx, f->pcm, (int)(m * ch)))
             return audio__fail(err, AUDIO_EINTERNAL, "chromaprint: cannot process audio");
         buf += m * ch;
         frames -= m;
@@ -92,21 +119,21 @@ int audio__fingerprint_json(struct audio__fingerprint *f, int64_t frames, struct
 {
     char *fp = NULL;
     int size = 0;
-    if (!chromaprint_finish(f->ctx) || !chromaprint_get_raw_fingerprint_size(f->ctx, &size))
+    if (!cp.chromaprint_finish(f->ctx) || !cp.chromaprint_get_raw_fingerprint_size(f->ctx, &size))
         return audio__fail(err, AUDIO_EINTERNAL, "chromaprint: cannot finish");
     if (size <= 0) {
         /* Too short to fingerprint (fpcalc: "Empty fingerprint"). */
         audio__str_addf(b, "\"fingerprint\": null");
         return 0;
     }
-    if (!chromaprint_get_fingerprint(f->ctx, &fp) || !fp)
+    if (!cp.chromaprint_get_fingerprint(f->ctx, &fp) || !fp)
         return audio__fail(err, AUDIO_EINTERNAL, "chromaprint: cannot encode the fingerprint");
     /* fpcalc's DURATION: the whole track's, in whole seconds (truncated). */
     audio__str_addf(b,
                     "\"fingerprint\": {\"chromaprint\": \"%s\", \"duration\": %lld, "
                     "\"algorithm\": 2, \"seconds\": %g}",
                     fp, (long long)(frames / f->rate), f->seconds);
-    chromaprint_dealloc(fp);
+    cp.chromaprint_dealloc(fp);
     return 0;
 }
 
@@ -115,6 +142,6 @@ void audio__fingerprint_destroy(struct audio__fingerprint *f)
     if (!f)
         return;
     if (f->ctx)
-        chromaprint_free(f->ctx);
+        cp.chromaprint_free(f->ctx);
     free(f);
 }

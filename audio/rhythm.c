@@ -10,12 +10,44 @@
  * flat in the track's length except for the onset times kept for the JSON
  * (4 bytes each, at most AUDIO__ONSETS_JSON_MAX). No locks. */
 #include "audio/audio_int.h"
+#include "audio/lazy.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <aubio/aubio.h>
+
+/* aubio's functions, bound when the first track needs them (lazy.h). */
+/* clang-format off */
+#define AB_FUNCS(X) \
+    X(aubio_onset_do) \
+    X(aubio_onset_get_last_s) \
+    X(aubio_onset_set_minioi_ms) \
+    X(aubio_onset_set_silence) \
+    X(aubio_onset_set_threshold) \
+    X(aubio_tempo_do) \
+    X(aubio_tempo_get_confidence) \
+    X(aubio_tempo_get_last_s) \
+    X(del_aubio_onset) \
+    X(del_aubio_tempo) \
+    X(del_fvec) \
+    X(fvec_get_sample) \
+    X(fvec_set_sample) \
+    X(new_aubio_onset) \
+    X(new_aubio_tempo) \
+    X(new_fvec)
+/* clang-format on */
+static struct {
+    AB_FUNCS(LAZY_MEMBER)
+} ab;
+#define AB_FUNCS_BIND(f) ok &= (*(void **)&ab.f = audio__lazy_sym(g, #f)) != NULL;
+int audio__aubio_bind(struct audio__lazy *g)
+{
+    int ok = 1;
+    AB_FUNCS(AB_FUNCS_BIND)
+    return ok ? 0 : -1;
+}
 
 /* Onset times listed in the JSON; beyond it the JSON says how many were left
  * out (the .npy, when asked, has them all). */
@@ -79,6 +111,8 @@ int audio__rhythm_create(struct audio__rhythm **out, const struct audio_tempo_sp
         return audio__fail(err, AUDIO_EINVAL, "tempo: unknown method \"%s\"", tm);
     if (o->enabled && !audio_onset_method_ok(om))
         return audio__fail(err, AUDIO_EINVAL, "onsets: unknown method \"%s\"", om);
+    if ((t->enabled || o->enabled) && (rc = audio__lazy_load(&audio__lazy_aubio, err)))
+        return rc;
     struct audio__rhythm *r = calloc(1, sizeof(*r));
     if (!r)
         return audio__fail(err, AUDIO_ENOMEM, "out of memory");
@@ -89,9 +123,9 @@ int audio__rhythm_create(struct audio__rhythm **out, const struct audio_tempo_sp
     if (t->enabled) {
         r->t.on = 1;
         r->t.hop = thop;
-        r->tempo = new_aubio_tempo(tm, (uint_t)tbuf, (uint_t)thop, (uint_t)rate);
-        r->t.in = new_fvec((uint_t)thop);
-        r->t.out = new_fvec(2);
+        r->tempo = ab.new_aubio_tempo(tm, (uint_t)tbuf, (uint_t)thop, (uint_t)rate);
+        r->t.in = ab.new_fvec((uint_t)thop);
+        r->t.out = ab.new_fvec(2);
         if (!r->tempo || !r->t.in || !r->t.out) {
             audio__rhythm_destroy(r);
             return audio__fail(err, AUDIO_EINTERNAL, "aubio: cannot create the tempo detector");
@@ -100,17 +134,17 @@ int audio__rhythm_create(struct audio__rhythm **out, const struct audio_tempo_sp
     if (o->enabled) {
         r->o.on = 1;
         r->o.hop = ohop;
-        r->onset = new_aubio_onset(om, (uint_t)obuf, (uint_t)ohop, (uint_t)rate);
-        r->o.in = new_fvec((uint_t)ohop);
-        r->o.out = new_fvec(1);
+        r->onset = ab.new_aubio_onset(om, (uint_t)obuf, (uint_t)ohop, (uint_t)rate);
+        r->o.in = ab.new_fvec((uint_t)ohop);
+        r->o.out = ab.new_fvec(1);
         if (!r->onset || !r->o.in || !r->o.out) {
             audio__rhythm_destroy(r);
             return audio__fail(err, AUDIO_EINTERNAL, "aubio: cannot create the onset detector");
         }
         if (o->threshold > 0)
-            aubio_onset_set_threshold(r->onset, (smpl_t)o->threshold);
-        aubio_onset_set_silence(r->onset, (smpl_t)(o->silence_db ? o->silence_db : -70));
-        aubio_onset_set_minioi_ms(r->onset, (smpl_t)(o->minioi_ms > 0 ? o->minioi_ms : 12));
+            ab.aubio_onset_set_threshold(r->onset, (smpl_t)o->threshold);
+        ab.aubio_onset_set_silence(r->onset, (smpl_t)(o->silence_db ? o->silence_db : -70));
+        ab.aubio_onset_set_minioi_ms(r->onset, (smpl_t)(o->minioi_ms > 0 ? o->minioi_ms : 12));
         if (o->npy_path) {
             r->has_npy = 1;
             if ((rc = audio__npy_open(&r->npy, o->npy_path, 1, err))) {
@@ -125,7 +159,7 @@ int audio__rhythm_create(struct audio__rhythm **out, const struct audio_tempo_sp
 
 static int on_onset(struct audio__rhythm *r, struct audio_error *err)
 {
-    float s = (float)aubio_onset_get_last_s(r->onset);
+    float s = (float)ab.aubio_onset_get_last_s(r->onset);
     r->n_onsets++;
     if (r->has_npy && audio__npy_write(&r->npy, &s, 1, err))
         return err ? err->code : AUDIO_EIO;
@@ -146,17 +180,17 @@ static int on_onset(struct audio__rhythm *r, struct audio_error *err)
 static int run_hop(struct audio__rhythm *r, struct detector *d, struct audio_error *err)
 {
     if (d == &r->t) {
-        aubio_tempo_do(r->tempo, d->in, d->out);
-        if (fvec_get_sample(d->out, 0) != 0) {
-            double s = aubio_tempo_get_last_s(r->tempo);
+        ab.aubio_tempo_do(r->tempo, d->in, d->out);
+        if (ab.fvec_get_sample(d->out, 0) != 0) {
+            double s = ab.aubio_tempo_get_last_s(r->tempo);
             if (r->beats > 0 && s > r->last_beat)
                 r->bpm_sum += 60.0 / (s - r->last_beat);
             r->last_beat = s;
             r->beats++;
         }
     } else {
-        aubio_onset_do(r->onset, d->in, d->out);
-        if (fvec_get_sample(d->out, 0) != 0)
+        ab.aubio_onset_do(r->onset, d->in, d->out);
+        if (ab.fvec_get_sample(d->out, 0) != 0)
             return on_onset(r, err);
     }
     return 0;
@@ -170,7 +204,7 @@ static int feed(struct audio__rhythm *r, struct detector *d, const float *x, siz
         if (k > n)
             k = n;
         for (size_t i = 0; i < k; i++)
-            fvec_set_sample(d->in, (smpl_t)x[i], (uint_t)(d->fill + i));
+            ab.fvec_set_sample(d->in, (smpl_t)x[i], (uint_t)(d->fill + i));
         d->fill += k;
         x += k;
         n -= k;
@@ -214,7 +248,7 @@ int audio__rhythm_add(struct audio__rhythm *r, const float *buf, size_t frames,
 static int last_hop(struct audio__rhythm *r, struct detector *d, struct audio_error *err)
 {
     for (size_t i = d->fill; i < (size_t)d->hop; i++)
-        fvec_set_sample(d->in, 0, (uint_t)i);
+        ab.fvec_set_sample(d->in, 0, (uint_t)i);
     d->fill = 0;
     return run_hop(r, d, err);
 }
@@ -232,7 +266,7 @@ int audio__rhythm_finish(struct audio__rhythm *r, struct audio__str *b, struct a
             audio__str_addf(b, "\"tempo\": {\"bpm\": %.3f, \"beats\": %lld",
                             r->bpm_sum / (double)(r->beats - 1), (long long)r->beats);
         audio__str_addf(b, ", \"method\": \"%s\", \"confidence\": %.3f}", r->method_t,
-                        (double)aubio_tempo_get_confidence(r->tempo));
+                        (double)ab.aubio_tempo_get_confidence(r->tempo));
     }
     if (r->o.on) {
         if ((rc = last_hop(r, &r->o, err)))
@@ -253,17 +287,17 @@ void audio__rhythm_destroy(struct audio__rhythm *r)
     if (!r)
         return;
     if (r->tempo)
-        del_aubio_tempo(r->tempo);
+        ab.del_aubio_tempo(r->tempo);
     if (r->onset)
-        del_aubio_onset(r->onset);
+        ab.del_aubio_onset(r->onset);
     if (r->t.in)
-        del_fvec(r->t.in);
+        ab.del_fvec(r->t.in);
     if (r->t.out)
-        del_fvec(r->t.out);
+        ab.del_fvec(r->t.out);
     if (r->o.in)
-        del_fvec(r->o.in);
+        ab.del_fvec(r->o.in);
     if (r->o.out)
-        del_fvec(r->o.out);
+        ab.del_fvec(r->o.out);
     if (r->has_npy)
         audio__npy_close(&r->npy);
     free(r->times);

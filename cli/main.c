@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "audio/audio.h"
 #include "cli/cli.h"
 
 #ifndef WIGGLY_VERSION
@@ -14,12 +15,34 @@ struct verb {
     const char *summary;
 };
 
+/* `wiggly version [--libs]`: --libs also loads the libraries the audio side
+ * opens only when a track needs them (FFmpeg, Chromaprint, aubio) and says
+ * whether each loads: exit 1 when one does not (a broken image). */
 static int cli_version(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    int libs = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--libs")) {
+            libs = 1;
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: wiggly version [--libs]\n\n"
+                   "Print the version. With --libs, also load the libraries wiggly opens\n"
+                   "only when a track needs them (FFmpeg for the formats libsndfile does\n"
+                   "not read, Chromaprint for fingerprints, aubio for tempo and onsets)\n"
+                   "and print whether each loads; exit 1 if one does not.\n");
+            return 0;
+        } else {
+            fprintf(stderr, "wiggly version: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
+    }
     printf("wiggly %s\n", WIGGLY_VERSION);
-    return 0;
+    if (!libs)
+        return 0;
+    char buf[2048];
+    int rc = audio_lazy_report(buf, sizeof(buf));
+    fputs(buf, stdout);
+    return rc ? 1 : 0;
 }
 
 static const struct verb verbs[] = {

@@ -27,6 +27,10 @@ if(CMOCKA_FOUND)
     set_tests_properties(audio_ffdec PROPERTIES LABELS "audio;unit" TIMEOUT 300)
   endif()
 endif()
+# FFmpeg, Chromaprint and aubio loaded only when a track needs them
+# (tests/lazy_libs.sh: strace, a broken libavformat on LD_LIBRARY_PATH).
+add_test(NAME audio_lazy_libs COMMAND ${PROJECT_SOURCE_DIR}/tests/lazy_libs.sh $<TARGET_FILE:wiggly>)
+set_tests_properties(audio_lazy_libs PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS "audio;integration")
 # The formats read through FFmpeg's libraries, hostile references included
 # (tests/ffmpeg_formats.sh); skipped (77) without the ffmpeg command line.
 find_program(WIGGLY_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)

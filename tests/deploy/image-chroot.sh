@@ -216,6 +216,8 @@ log "image: ENTRYPOINT ${entrypoint[*]}  CMD ${cmd[*]}  USER $user"
 bin=$(in_root "command -v '${entrypoint[0]}'") || die "${entrypoint[0]} is not on PATH in the runtime root"
 missing=$(chroot "$root" ldd "$bin" | grep 'not found' || true)
 [ -z "$missing" ] || die "runtime libraries missing: $missing"
+# The libraries wiggly opens with dlopen when a track needs them (not in ldd).
+chroot "$root" "$bin" version --libs || die "a library wiggly loads on demand is missing"
 if chroot "$root" sh -c 'command -v cc || command -v cmake' >/dev/null; then
     die "the runtime root has a compiler or cmake: the build stage leaked"
 fi
