@@ -78,16 +78,8 @@
     X(avio_alloc_context) \
     X(avio_context_free)
 /* clang-format on */
-static struct {
-    FF_FUNCS(LAZY_MEMBER)
-} ff;
-#define FF_BIND(f) ok &= (*(void **)&ff.f = audio__lazy_sym(g, #f)) != NULL;
-int audio__ffmpeg_bind(struct audio__lazy *g)
-{
-    int ok = 1;
-    FF_FUNCS(FF_BIND)
-    return ok ? 0 : -1;
-}
+#define LAZY_TABLE ff
+LAZY_DEFINE(FF_FUNCS, audio__ffmpeg_bind)
 
 #define AVIO_BUF 65536
 

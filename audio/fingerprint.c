@@ -28,16 +28,8 @@
     X(chromaprint_new) \
     X(chromaprint_start)
 /* clang-format on */
-static struct {
-    CP_FUNCS(LAZY_MEMBER)
-} cp;
-#define CP_FUNCS_BIND(f) ok &= (*(void **)&cp.f = audio__lazy_sym(g, #f)) != NULL;
-int audio__chromaprint_bind(struct audio__lazy *g)
-{
-    int ok = 1;
-    CP_FUNCS(CP_FUNCS_BIND)
-    return ok ? 0 : -1;
-}
+#define LAZY_TABLE cp
+LAZY_DEFINE(CP_FUNCS, audio__chromaprint_bind)
 
 /* Samples converted per chromaprint_feed call. */
 #define FEED_SAMPLES 8192

@@ -45,8 +45,22 @@ int audio__ffmpeg_bind(struct audio__lazy *g);
 int audio__chromaprint_bind(struct audio__lazy *g);
 int audio__aubio_bind(struct audio__lazy *g);
 
-/* In a user file: #define FUNCS(X) X(f1) X(f2) ..., then
- *   static struct { FUNCS(LAZY_MEMBER) } tbl;
- * and in its bind function FUNCS(LAZY_BIND_TO(tbl)) ... see ffdec.c. */
-#define LAZY_MEMBER(f) __typeof__(f) *f;
+/* In a user file, after the library's header:
+ *   #define FUNCS(X) X(f1) X(f2) ...
+ *   #define LAZY_TABLE tbl
+ *   LAZY_DEFINE(FUNCS, audio__x_bind)
+ * defines `static struct { __typeof__(f1) *f1; ... } tbl;` and the group's
+ * bind function; calls are then tbl.f1(...). */
+#define LAZY_MEMBER(f)   __typeof__(f) *f;
+#define LAZY_BIND_ONE(f) ok &= (*(void **)&LAZY_TABLE.f = audio__lazy_sym(g, #f)) != NULL;
+#define LAZY_DEFINE(FUNCS, bindfn)                                                                 \
+    static struct {                                                                                \
+        FUNCS(LAZY_MEMBER)                                                                         \
+    } LAZY_TABLE;                                                                                  \
+    int bindfn(struct audio__lazy *g)                                                              \
+    {                                                                                              \
+        int ok = 1;                                                                                \
+        FUNCS(LAZY_BIND_ONE)                                                                       \
+        return ok ? 0 : -1;                                                                        \
+    }
 #endif

@@ -38,16 +38,8 @@
     X(new_aubio_tempo) \
     X(new_fvec)
 /* clang-format on */
-static struct {
-    AB_FUNCS(LAZY_MEMBER)
-} ab;
-#define AB_FUNCS_BIND(f) ok &= (*(void **)&ab.f = audio__lazy_sym(g, #f)) != NULL;
-int audio__aubio_bind(struct audio__lazy *g)
-{
-    int ok = 1;
-    AB_FUNCS(AB_FUNCS_BIND)
-    return ok ? 0 : -1;
-}
+#define LAZY_TABLE ab
+LAZY_DEFINE(AB_FUNCS, audio__aubio_bind)
 
 /* Onset times listed in the JSON; beyond it the JSON says how many were left
  * out (the .npy, when asked, has them all). */
