@@ -18,10 +18,14 @@ function(wiggly_faults_define)
     wiggly_test_pubsub wiggly_test_gcs wiggly_gcp wiggly_audio wiggly_options PkgConfig::CURL
     PkgConfig::JANSSON Libev::libev)
   add_dependencies(wiggly_test_e2e wiggly wiggly-gcs-emulator wiggly-fault-proxy)
+  # The cmocka group of the files on the two-job chain (support/e2e_group.h).
+  add_library(wiggly_test_e2e_group STATIC ${CMAKE_CURRENT_SOURCE_DIR}/support/e2e_group.c)
+  target_link_libraries(wiggly_test_e2e_group PUBLIC wiggly_test_e2e PkgConfig::CMOCKA
+    PkgConfig::CURL)
   foreach(t chain crash drain badinput)
     add_executable(it_faults_${t} ${CMAKE_CURRENT_SOURCE_DIR}/it_faults_${t}.c)
-    target_link_libraries(it_faults_${t} PRIVATE wiggly_test_e2e PkgConfig::CMOCKA
-      PkgConfig::JANSSON PkgConfig::CURL)
+    target_link_libraries(it_faults_${t} PRIVATE wiggly_test_e2e wiggly_test_e2e_group
+      PkgConfig::CMOCKA PkgConfig::JANSSON PkgConfig::CURL)
     add_test(NAME faults_${t} COMMAND it_faults_${t})
     # Heavy (hundreds of tracks, several processes): run alone.
     set_tests_properties(faults_${t} PROPERTIES LABELS "integration;faults" TIMEOUT 600

@@ -29,6 +29,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "support/e2e_group.h"
 #include "support/e2e_harness.h"
 
 #define N_TRACKS 300
@@ -43,23 +44,6 @@ static const char *const gcs_faults[] = {
 static const char *const ps_faults[] = {"--error-rate", "0.15",        "--error-statuses",
                                         "500,503,429",  "--drop-rate", "0.05",
                                         "--latency-ms", "200",         NULL};
-
-static int group_setup(void **state)
-{
-    int rc;
-    (void)state;
-    rc = e2e_chain_start(&e, 20, N_TRACKS, SECONDS);
-    skipped = rc == 1;
-    return rc < 0 ? -1 : 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    if (!skipped)
-        e2e_stop(&e);
-    return 0;
-}
 
 static void expect_output(const char *name, int rate)
 {
@@ -169,9 +153,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain_under_faults),
     };
-    int rc;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
-    curl_global_cleanup();
-    return rc;
+    struct e2e_chain_group g = {&e, &skipped, 20, N_TRACKS, SECONDS};
+    return E2E_CHAIN_GROUP_RUN(tests, &g);
 }

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "support/e2e_group.h"
 #include "support/e2e_harness.h"
 
 #define N_TRACKS 24
@@ -35,23 +36,6 @@ static int skipped;
 
 static const char *const gcs_latency[] = {"--latency-ms", "200", NULL};
 static const char *const ps_latency[] = {"--latency-ms", "200", NULL};
-
-static int group_setup(void **state)
-{
-    int rc;
-    (void)state;
-    rc = e2e_chain_start(&e, 10, N_TRACKS, SECONDS);
-    skipped = rc == 1;
-    return rc < 0 ? -1 : 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    if (!skipped)
-        e2e_stop(&e);
-    return 0;
-}
 
 static void stopped_cleanly(struct e2e_pod *p, int st, double took)
 {
@@ -154,9 +138,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigterm_under_load),
     };
-    int rc;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
-    curl_global_cleanup();
-    return rc;
+    struct e2e_chain_group g = {&e, &skipped, 10, N_TRACKS, SECONDS};
+    return E2E_CHAIN_GROUP_RUN(tests, &g);
 }

@@ -63,13 +63,9 @@ static int group_setup(void **state)
     char json[4096], dir[512];
     int rc;
     (void)state;
-    rc = svc_it_start(&it);
-    if (rc == 1) {
-        skipped = 1;
-        return 0;
-    }
+    rc = svc_it_group_setup(&it, &skipped, NULL, NULL);
     if (rc != 0)
-        return -1;
+        return rc < 0 ? -1 : 0;
     const char *jobs[] = {"E", "F"};
     for (size_t i = 0; i < 2; i++) {
         char t[32], s[32];
@@ -105,13 +101,9 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
+    struct svc_job_proc *const jobs[] = {&E, &F, NULL};
     (void)state;
-    if (skipped)
-        return 0;
-    svc_it_job_stop(&E, 60);
-    svc_it_job_stop(&F, 60);
-    svc_it_stop(&it);
-    return 0;
+    return svc_it_group_teardown(&it, skipped, jobs, 60);
 }
 
 /* Encodes with libsndfile into a scratch file and uploads it as src/NAME.wav. */

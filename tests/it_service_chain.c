@@ -70,28 +70,17 @@ static int job_json(char *out, size_t len, const char *name, const char *sub, co
 
 static int group_setup(void **state)
 {
+    static const char *const topics[] = {"A-in", "A-out", "A-dead", "B-out", "D-out", NULL};
+    static const struct svc_it_sub_spec subs[] = {
+        {"A-sub", "A-in", 20},        {"B-sub", "A-out", 20},   {"C-sub", "A-out", 20},
+        {"D-sub", "B-out", 20},       {"check-B", "B-out", 60}, {"check-D", "D-out", 60},
+        {"check-dead", "A-dead", 60}, {NULL, NULL, 0}};
     char json[4096];
     int rc;
     (void)state;
-    rc = svc_it_start(&it);
-    if (rc == 1) {
-        skipped = 1;
-        return 0;
-    }
+    rc = svc_it_group_setup(&it, &skipped, topics, subs);
     if (rc != 0)
-        return -1;
-    const char *topics[] = {"A-in", "A-out", "A-dead", "B-out", "D-out"};
-    for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++)
-        if (tcloud_topic(it.cloud, svc_it_topic(topics[i])) != 0)
-            return -1;
-    if (tcloud_sub(it.cloud, svc_it_sub("A-sub"), svc_it_topic("A-in"), 20, NULL, 0) ||
-        tcloud_sub(it.cloud, svc_it_sub("B-sub"), svc_it_topic("A-out"), 20, NULL, 0) ||
-        tcloud_sub(it.cloud, svc_it_sub("C-sub"), svc_it_topic("A-out"), 20, NULL, 0) ||
-        tcloud_sub(it.cloud, svc_it_sub("D-sub"), svc_it_topic("B-out"), 20, NULL, 0) ||
-        tcloud_sub(it.cloud, svc_it_sub("check-B"), svc_it_topic("B-out"), 60, NULL, 0) ||
-        tcloud_sub(it.cloud, svc_it_sub("check-D"), svc_it_topic("D-out"), 60, NULL, 0) ||
-        tcloud_sub(it.cloud, svc_it_sub("check-dead"), svc_it_topic("A-dead"), 60, NULL, 0))
-        return -1;
+        return rc < 0 ? -1 : 0;
     for (int i = 0; i < N_TRACKS; i++)
         if (svc_it_upload_wav(&it, obj("src", track(i), ".wav"), 48000, 1, 1.0) != 0)
             return -1;
@@ -117,15 +106,9 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
+    struct svc_job_proc *const jobs[] = {&A, &B, &C, &D, NULL};
     (void)state;
-    if (skipped)
-        return 0;
-    svc_it_job_stop(&A, 60);
-    svc_it_job_stop(&B, 60);
-    svc_it_job_stop(&C, 60);
-    svc_it_job_stop(&D, 60);
-    svc_it_stop(&it);
-    return 0;
+    return svc_it_group_teardown(&it, skipped, jobs, 60);
 }
 
 /* The audit trail's job names, comma-separated. */

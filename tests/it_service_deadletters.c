@@ -229,12 +229,8 @@ static int group_setup(void **state)
 {
     int rc;
     (void)state;
-    rc = svc_it_start(&it);
-    if (rc == 1) {
-        skipped = 1;
-        return 0;
-    }
-    return rc == 0 ? 0 : -1;
+    rc = svc_it_group_setup(&it, &skipped, NULL, NULL);
+    return rc < 0 ? -1 : 0;
 }
 
 static int group_teardown(void **state)
@@ -242,9 +238,7 @@ static int group_teardown(void **state)
     (void)state;
     tmsg_cleanup(orig, N_ALL);
     tmsg_cleanup(orig_r, N_KILL + N_OTHER);
-    if (!skipped)
-        svc_it_stop(&it);
-    return 0;
+    return svc_it_group_teardown(&it, skipped, NULL, 0);
 }
 
 /* A job whose subscription S reads topic S, dead letters to S-dead, and

@@ -57,37 +57,23 @@ static int upload_bomb(const char *name, uint64_t claim_frames)
 
 static int group_setup(void **state)
 {
+    static const char *const topics[] = {"K-in", "K-dead", NULL};
+    static const struct svc_it_sub_spec subs[] = {
+        {"K-sub", "K-in", 10}, {"K-dcheck", "K-dead", 10}, {NULL, NULL, 0}};
     int rc;
     (void)state;
-    rc = svc_it_start(&it);
-    if (rc == 1) {
-        skipped = 1;
-        return 0;
-    }
+    rc = svc_it_group_setup(&it, &skipped, topics, subs);
     if (rc != 0)
-        return -1;
-    if (tcloud_topic(it.cloud, svc_it_topic("K-in")) ||
-        tcloud_topic(it.cloud, svc_it_topic("K-dead")) ||
-        tcloud_sub(it.cloud, svc_it_sub("K-sub"), svc_it_topic("K-in"), 10, NULL, 0) ||
-        tcloud_sub(it.cloud, svc_it_sub("K-dcheck"), svc_it_topic("K-dead"), 10, NULL, 0))
-        return -1;
+        return rc < 0 ? -1 : 0;
     if (upload_bomb("bombs/bomb.flac", 1) != 0 || upload_bomb("bombs/quiet.flac", 0) != 0)
         return -1;
-    for (int i = 0; i < N_GOOD; i++) {
-        char name[64];
-        snprintf(name, sizeof(name), "bombs/g%d.flac", i);
-        if (svc_it_upload_wav(&it, name, 44100, 2, 2.0) != 0)
-            return -1;
-    }
-    return 0;
+    return svc_it_upload_wavs(&it, "bombs/g", 0, ".flac", N_GOOD, 44100, 2, 2.0);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    if (!skipped)
-        svc_it_stop(&it);
-    return 0;
+    return svc_it_group_teardown(&it, skipped, NULL, 0);
 }
 
 static void write_job(struct svc_job_proc *j, const char *runtime)

@@ -31,44 +31,23 @@ static int skipped;
 
 static int group_setup(void **state)
 {
+    static const char *const topics[] = {"E-in", "G-in", "H-in", NULL};
+    static const struct svc_it_sub_spec subs[] = {
+        {"E-sub", "E-in", 10}, {"G-sub", "G-in", 10}, {"H-sub", "H-in", 10}, {NULL, NULL, 0}};
     int rc;
     (void)state;
-    rc = svc_it_start(&it);
-    if (rc == 1) {
-        skipped = 1;
-        return 0;
-    }
+    rc = svc_it_group_setup(&it, &skipped, topics, subs);
     if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    if (svc_it_upload_wavs(&it, "short/e", 3, ".wav", N_SHARED, 16000, 1, 0.3) != 0)
         return -1;
-    const char *topics[] = {"E-in", "G-in", "H-in"};
-    for (size_t i = 0; i < 3; i++)
-        if (tcloud_topic(it.cloud, svc_it_topic(topics[i])) != 0)
-            return -1;
-    if (tcloud_sub(it.cloud, svc_it_sub("E-sub"), svc_it_topic("E-in"), 10, NULL, 0) ||
-        tcloud_sub(it.cloud, svc_it_sub("G-sub"), svc_it_topic("G-in"), 10, NULL, 0) ||
-        tcloud_sub(it.cloud, svc_it_sub("H-sub"), svc_it_topic("H-in"), 10, NULL, 0))
-        return -1;
-    for (int i = 0; i < N_SHARED; i++) {
-        char name[64];
-        snprintf(name, sizeof(name), "short/e%03d.wav", i);
-        if (svc_it_upload_wav(&it, name, 16000, 1, 0.3) != 0)
-            return -1;
-    }
-    for (int i = 0; i < N_LONG; i++) {
-        char name[64];
-        snprintf(name, sizeof(name), "long/l%d.wav", i);
-        if (svc_it_upload_wav(&it, name, 48000, 2, LONG_SECONDS) != 0)
-            return -1;
-    }
-    return 0;
+    return svc_it_upload_wavs(&it, "long/l", 0, ".wav", N_LONG, 48000, 2, LONG_SECONDS);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    if (!skipped)
-        svc_it_stop(&it);
-    return 0;
+    return svc_it_group_teardown(&it, skipped, NULL, 0);
 }
 
 static void write_job(struct svc_job_proc *j, const char *name, const char *sub, const char *in,

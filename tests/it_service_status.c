@@ -33,29 +33,18 @@ static struct svc_job_proc job;
 
 static int group_setup(void **state)
 {
+    static const char *const topics[] = {"S-in", "S-dead", NULL};
+    static const struct svc_it_sub_spec subs[] = {
+        {"S-sub", "S-in", 10}, {"S-dead", "S-dead", 10}, {NULL, NULL, 0}};
     char json[2048];
     int rc;
 
     (void)state;
-    rc = svc_it_start(&it);
-    if (rc == 1) {
-        skipped = 1;
-        return 0;
-    }
+    rc = svc_it_group_setup(&it, &skipped, topics, subs);
     if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    if (svc_it_upload_wavs(&it, "st/ok", 2, ".wav", N_OK, 16000, 1, 0.3) != 0)
         return -1;
-    if (tcloud_topic(it.cloud, svc_it_topic("S-in")) ||
-        tcloud_topic(it.cloud, svc_it_topic("S-dead")) ||
-        tcloud_sub(it.cloud, svc_it_sub("S-sub"), svc_it_topic("S-in"), 10, NULL, 0) ||
-        tcloud_sub(it.cloud, svc_it_sub("S-dead"), svc_it_topic("S-dead"), 10, NULL, 0))
-        return -1;
-    for (int i = 0; i < N_OK; i++) {
-        char name[64];
-
-        snprintf(name, sizeof name, "st/ok%02d.wav", i);
-        if (svc_it_upload_wav(&it, name, 16000, 1, 0.3) != 0)
-            return -1;
-    }
     for (int i = 0; i < N_BAD; i++) {
         char name[64];
         static const char junk[] = "this is not audio at all, not even close";
@@ -79,12 +68,9 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
+    struct svc_job_proc *const jobs[] = {&job, NULL};
     (void)state;
-    if (skipped)
-        return 0;
-    svc_it_job_stop(&job, 30);
-    svc_it_stop(&it);
-    return 0;
+    return svc_it_group_teardown(&it, skipped, jobs, 30);
 }
 
 static void publish_ids(const char *prefix, int n)

@@ -5,7 +5,7 @@
 if(TARGET PkgConfig::CMOCKA)
   add_library(wiggly_test_svc STATIC support/svc_util.c)
   target_include_directories(wiggly_test_svc PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
-  target_link_libraries(wiggly_test_svc PUBLIC wiggly_options m)
+  target_link_libraries(wiggly_test_svc PUBLIC wiggly_options PkgConfig::CURL m)
 
   foreach(t pool metrics httpd storage batch pipeline error runner)
     add_executable(test_service_${t} test_service_${t}.c)

@@ -403,36 +403,13 @@ static void flood_stop(struct flood *f)
 
 /* --- the prober --------------------------------------------------------- */
 
-struct body {
-    char buf[65536];
-    size_t len;
-};
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
-{
-    struct body *b = ud;
-    size_t k = sz * n;
-    if (b->len + k >= sizeof(b->buf))
-        return 0;
-    memcpy(b->buf + b->len, p, k);
-    b->len += k;
-    b->buf[b->len] = 0;
-    return k;
-}
-
 /* One GET on a fresh connection; the HTTP status, or -CURLcode. */
-static long get_url(const char *url, long timeout_ms, struct body *b)
+static long get_url(const char *url, long timeout_ms, struct svc_test_body *b)
 {
-    CURL *c = curl_easy_init();
+    CURL *c = svc_test_http_easy(url, b);
     long status = 0;
     CURLcode rc;
     assert_non_null(c);
-    b->len = 0;
-    b->buf[0] = 0;
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
     rc = curl_easy_perform(c);
@@ -444,7 +421,7 @@ static long get_url(const char *url, long timeout_ms, struct body *b)
     return status;
 }
 
-static int valid_body(const char *path, const struct body *b)
+static int valid_body(const char *path, const struct svc_test_body *b)
 {
     if (!strcmp(path, "/healthz"))
         return !strcmp(b->buf, "ok\n");
@@ -460,7 +437,7 @@ struct probe_stats {
 
 static void probe(int port, struct probe_stats *s)
 {
-    static struct body b;
+    static struct svc_test_body b;
     char url[128];
     long st;
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, s->path);
@@ -489,7 +466,7 @@ static double metric_value(const char *text, const char *name)
 /* What the server says it did (new code only: wiggly_http_*). */
 static void print_server_side(const char *what, int port)
 {
-    static struct body b;
+    static struct svc_test_body b;
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
     if (get_url(url, PROBE_TIMEOUT_MS, &b) != 200 ||
@@ -709,7 +686,7 @@ static void test_listen_ipv6(void **state)
     struct svc_metrics *m = svc_metrics_create();
     struct svc_error err = {0};
     struct svc_httpd *h;
-    static struct body b;
+    static struct svc_test_body b;
     char url[128];
     (void)state;
     if (!have_ipv6_loopback()) {

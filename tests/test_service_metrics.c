@@ -14,6 +14,7 @@
 
 #include "service/httpd.h"
 #include "service/metrics.h"
+#include "support/svc_util.h"
 
 static void has_line(const char *text, const char *line)
 {
@@ -78,37 +79,15 @@ static void test_render(void **state)
     svc_metrics_destroy(NULL);
 }
 
-struct body {
-    char buf[65536];
-    size_t len;
-};
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
+static long get(int port, const char *path, struct svc_test_body *b, char *ctype, size_t ctype_len)
 {
-    struct body *b = ud;
-    size_t k = sz * n;
-    if (b->len + k >= sizeof(b->buf))
-        return 0;
-    memcpy(b->buf + b->len, p, k);
-    b->len += k;
-    b->buf[b->len] = 0;
-    return k;
-}
-
-static long get(int port, const char *path, struct body *b, char *ctype, size_t ctype_len)
-{
-    CURL *c = curl_easy_init();
+    CURL *c;
     char url[128];
     long status = 0;
     char *ct = NULL;
-    assert_non_null(c);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
-    b->len = 0;
-    b->buf[0] = 0;
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    c = svc_test_http_easy(url, b);
+    assert_non_null(c);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
     assert_int_equal(curl_easy_perform(c), CURLE_OK);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -221,7 +200,7 @@ static void test_httpd(void **state)
     struct svc_metrics *m = svc_metrics_create();
     struct svc_error err = {0};
     struct svc_httpd *h = svc_httpd_create("127.0.0.1:0", m, &err);
-    static struct body b;
+    static struct svc_test_body b;
     char ctype[128];
     int port;
     (void)state;

@@ -57,6 +57,37 @@ void svc_it_stop(struct svc_it *it)
     it->started = 0;
 }
 
+int svc_it_group_setup(struct svc_it *it, int *skipped, const char *const *topics,
+                       const struct svc_it_sub_spec *subs)
+{
+    int rc = svc_it_start(it);
+    if (rc == 1) {
+        *skipped = 1;
+        return 1;
+    }
+    if (rc != 0)
+        return -1;
+    for (size_t i = 0; topics && topics[i]; i++)
+        if (tcloud_topic(it->cloud, svc_it_topic(topics[i])) != 0)
+            return -1;
+    for (size_t i = 0; subs && subs[i].sub; i++)
+        if (tcloud_sub(it->cloud, svc_it_sub(subs[i].sub), svc_it_topic(subs[i].topic),
+                       subs[i].ack_deadline_s, NULL, 0) != 0)
+            return -1;
+    return 0;
+}
+
+int svc_it_group_teardown(struct svc_it *it, int skipped, struct svc_job_proc *const *jobs,
+                          double limit_s)
+{
+    if (skipped)
+        return 0;
+    for (size_t i = 0; jobs && jobs[i]; i++)
+        svc_it_job_stop(jobs[i], limit_s);
+    svc_it_stop(it);
+    return 0;
+}
+
 static const char *ring(const char *kind, const char *name)
 {
     static char buf[16][256];
@@ -142,6 +173,18 @@ int svc_it_upload_wav_to(struct svc_it *it, const char *bucket, const char *name
 int svc_it_upload_wav(struct svc_it *it, const char *name, int rate, int channels, double seconds)
 {
     return svc_it_upload_wav_to(it, SVC_IT_BUCKET, name, rate, channels, seconds);
+}
+
+int svc_it_upload_wavs(struct svc_it *it, const char *prefix, int width, const char *suffix, int n,
+                       int rate, int channels, double seconds)
+{
+    for (int i = 0; i < n; i++) {
+        char name[256];
+        snprintf(name, sizeof(name), "%s%0*d%s", prefix, width, i, suffix);
+        if (svc_it_upload_wav(it, name, rate, channels, seconds) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 int svc_it_upload_bytes(struct svc_it *it, const char *name, const void *data, size_t len)

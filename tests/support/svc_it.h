@@ -35,6 +35,26 @@ struct svc_job_proc {
 /* 0 running; 1 skip (emulator not installed, reason printed); -1 failure. */
 int svc_it_start(struct svc_it *it);
 void svc_it_stop(struct svc_it *it);
+/* One subscription for svc_it_group_setup: NAME on topic TOPIC (short names,
+ * as given to svc_it_sub and svc_it_topic). */
+struct svc_it_sub_spec {
+    const char *sub;
+    const char *topic;
+    int ack_deadline_s;
+};
+/* The common start of an it_service_* group set-up: svc_it_start, then every
+ * topic of topics (NULL-terminated; NULL for none), then every subscription
+ * of subs (ended by one whose sub is NULL; NULL for none), in that order.
+ * Returns 0 when all is there; 1 when the emulator is not installed (reason
+ * printed, *skipped = 1: the set-up returns 0 and every test skips); -1 on
+ * failure. */
+int svc_it_group_setup(struct svc_it *it, int *skipped, const char *const *topics,
+                       const struct svc_it_sub_spec *subs);
+/* The matching tear-down: unless skipped, svc_it_job_stop(jobs[i], limit_s)
+ * for every job of jobs (NULL-terminated; NULL for none), then svc_it_stop.
+ * Returns 0, as a cmocka group tear-down does. */
+int svc_it_group_teardown(struct svc_it *it, int skipped, struct svc_job_proc *const *jobs,
+                          double limit_s);
 /* "projects/p/topics/NAME" into a static ring of buffers. */
 const char *svc_it_topic(const char *name);
 const char *svc_it_sub(const char *name);
@@ -48,6 +68,10 @@ int svc_it_job_stop(struct svc_job_proc *j, double limit_s);
 double svc_it_metric(const struct svc_job_proc *j, const char *series);
 /* A sine WAV uploaded to gs://wbkt/NAME. */
 int svc_it_upload_wav(struct svc_it *it, const char *name, int rate, int channels, double seconds);
+/* n sine WAVs (as svc_it_upload_wav) gs://wbkt/PREFIX<i>SUFFIX for i in
+ * [0, n), i zero-padded to width digits (0: as is). 0 or -1. */
+int svc_it_upload_wavs(struct svc_it *it, const char *prefix, int width, const char *suffix, int n,
+                       int rate, int channels, double seconds);
 int svc_it_upload_wav_to(struct svc_it *it, const char *bucket, const char *name, int rate,
                          int channels, double seconds);
 int svc_it_upload_bytes(struct svc_it *it, const char *name, const void *data, size_t len);

@@ -1,4 +1,5 @@
-/* svc_util.c: file helpers for the service tests (see svc_util.h). */
+/* svc_util.c: file helpers for the service tests and their body collector
+ * for libcurl (see svc_util.h). */
 #include "support/svc_util.h"
 
 #include <dirent.h>
@@ -145,4 +146,30 @@ void svc_test_sleep(double seconds)
     ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
     while (nanosleep(&ts, &ts) != 0)
         ;
+}
+
+size_t svc_test_body_cb(char *p, size_t sz, size_t n, void *ud)
+{
+    struct svc_test_body *b = ud;
+    size_t k = sz * n;
+    if (b->len + k >= sizeof(b->buf))
+        return 0;
+    memcpy(b->buf + b->len, p, k);
+    b->len += k;
+    b->buf[b->len] = 0;
+    return k;
+}
+
+CURL *svc_test_http_easy(const char *url, struct svc_test_body *b)
+{
+    CURL *c = curl_easy_init();
+    b->len = 0;
+    b->buf[0] = 0;
+    if (!c)
+        return NULL;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, svc_test_body_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    return c;
 }
