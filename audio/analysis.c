@@ -624,17 +624,11 @@ int audio__analysis_add(struct audio__analysis *a, const float *buf, size_t fram
                         struct audio_error *err)
 {
     size_t ch = (size_t)a->channels;
-    float k = 1.0f / (float)ch;
     while (frames > 0) {
         size_t m = frames < MONO_CHUNK ? frames : MONO_CHUNK;
         const float *x = buf;
         if (ch > 1) {
-            for (size_t f = 0; f < m; f++) {
-                float s = 0;
-                for (size_t c = 0; c < ch; c++)
-                    s += buf[f * ch + c];
-                a->mono[f] = s * k;
-            }
+            audio__mix_mono(a->mono, buf, m, a->channels);
             x = a->mono;
         }
         for (size_t i = 0; i < a->n; i++) {

@@ -115,6 +115,11 @@ int audio__decoder_open(struct audio__decoder *d, struct audio__vio *v,
                         const struct audio__dec_hint *hint, struct audio_error *err);
 void audio__decoder_close(struct audio__decoder *d);
 
+/* The chain's mono (chain.c): out[f] = the mean of in's `channels` samples
+ * of frame f, (L + R) * 0.5 for stereo; out may be in (in place). Also the
+ * mixdown the analysis arrays and aubio see. */
+void audio__mix_mono(float *out, const float *in, size_t frames, int channels);
+
 /* A WAVE header's own claim about its data chunk (see wavclaim.c). */
 struct audio__wav_claim {
     int found;

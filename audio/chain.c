@@ -110,6 +110,22 @@ static void stereo_gains(struct chain *c, int n)
     }
 }
 
+void audio__mix_mono(float *out, const float *in, size_t frames, int channels)
+{
+    if (channels == 2) {
+        for (size_t f = 0; f < frames; f++)
+            out[f] = (in[2 * f] + in[2 * f + 1]) * 0.5f;
+        return;
+    }
+    float k = 1.0f / (float)channels;
+    for (size_t f = 0; f < frames; f++) {
+        float s = 0;
+        for (int ch = 0; ch < channels; ch++)
+            s += in[f * (size_t)channels + (size_t)ch];
+        out[f] = s * k;
+    }
+}
+
 /* The channel op: returns the buffer holding the result (in place when the
  * output is not wider than the input). */
 static float *channel_op(struct chain *c, const struct audio_spec *spec, float *in, size_t n)
@@ -119,20 +135,8 @@ static float *channel_op(struct chain *c, const struct audio_spec *spec, float *
     case AUDIO_CH_KEEP:
         return in;
     case AUDIO_CH_MONO:
-        if (ic == 1)
-            return in;
-        if (ic == 2) {
-            for (size_t f = 0; f < n; f++)
-                in[f] = (in[2 * f] + in[2 * f + 1]) * 0.5f;
-        } else {
-            float k = 1.0f / (float)ic;
-            for (size_t f = 0; f < n; f++) {
-                float s = 0;
-                for (int ch = 0; ch < ic; ch++)
-                    s += in[f * (size_t)ic + (size_t)ch];
-                in[f] = s * k;
-            }
-        }
+        if (ic > 1)
+            audio__mix_mono(in, in, n, ic);
         return in;
     case AUDIO_CH_SELECT:
         if (ic == 1)

@@ -219,12 +219,7 @@ int audio__rhythm_add(struct audio__rhythm *r, const float *buf, size_t frames,
         size_t m = frames < 1024 ? frames : 1024;
         const float *x = buf;
         if (ch > 1) {
-            for (size_t f = 0; f < m; f++) {
-                float s = 0;
-                for (size_t c = 0; c < ch; c++)
-                    s += buf[f * ch + c];
-                mono[f] = s / (float)ch;
-            }
+            audio__mix_mono(mono, buf, m, r->channels);
             x = mono;
         }
         int rc;
