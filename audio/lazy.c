@@ -10,6 +10,14 @@
 
 #include "audio/audio_int.h"
 
+/* g's sonames joined by sep into buf. */
+static void sonames(const struct audio__lazy *g, const char *sep, char *buf, size_t n)
+{
+    buf[0] = 0;
+    for (const char *const *s = g->sonames; *s; s++)
+        snprintf(buf + strlen(buf), n - strlen(buf), "%s%s", s == g->sonames ? "" : sep, *s);
+}
+
 static void load(struct audio__lazy *g)
 {
     int n = 0;
@@ -33,10 +41,8 @@ void *audio__lazy_sym(struct audio__lazy *g, const char *name)
         if (p)
             return p;
     }
-    char libs[160] = "";
-    for (const char *const *s = g->sonames; *s; s++)
-        snprintf(libs + strlen(libs), sizeof(libs) - strlen(libs), "%s%s",
-                 s == g->sonames ? "" : ", ", *s);
+    char libs[160];
+    sonames(g, ", ", libs, sizeof(libs));
     snprintf(g->why, sizeof(g->why), "%s cannot be loaded: no symbol %s in %s", g->what, name,
              libs);
     return NULL;
@@ -78,10 +84,8 @@ int audio_lazy_report(char *buf, size_t n)
         struct audio__lazy *g = all[i];
         pthread_once(&g->once, g->once_fn);
         bad |= g->rc != 0;
-        char libs[160] = "";
-        for (const char *const *s = g->sonames; *s; s++)
-            snprintf(libs + strlen(libs), sizeof(libs) - strlen(libs), "%s%s",
-                     s == g->sonames ? "" : " ", *s);
+        char libs[160];
+        sonames(g, " ", libs, sizeof(libs));
         int w = snprintf(buf + at, at < n ? n - at : 0, "%s (%s): %s\n", g->what, libs,
                          g->rc ? g->why : "ok");
         if (w > 0)
